@@ -1,0 +1,78 @@
+"""The composition root: the one place that knows the concrete classes and wires them together."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from hudhud.bus import Bus, make_bus
+from hudhud.clock import Clock, SystemClock
+from hudhud.config import Settings
+from hudhud.gateways.sms import ConsoleSms, SmsGateway, WebhookSms
+from hudhud.services.accounts import AccountService
+from hudhud.services.contacts import ContactService
+from hudhud.services.messaging import MessagingService
+from hudhud.services.presence import PresenceService
+from hudhud.store import migrate
+from hudhud.store.db import Database
+
+log = logging.getLogger("hudhud")
+
+
+@dataclass
+class Metrics:
+    connections: int = 0
+    connections_total: int = 0
+    frames_in: int = 0
+    frames_out: int = 0
+    messages_sent: int = 0
+    client_errors: int = 0
+    extra: dict[str, int] = field(default_factory=dict)
+
+
+class Hudhud:
+    """Everything a running node holds: settings, store, bus, gateways and services."""
+
+    def __init__(
+        self, settings: Settings, *, clock: Clock | None = None, sms: SmsGateway | None = None, bus: Bus | None = None
+    ) -> None:
+        self.settings = settings
+        self.clock = clock or SystemClock()
+        self.db = Database(
+            settings.effective_database_url, durability=settings.durability, batch_max=settings.batch_max
+        )
+        self.bus = bus or make_bus(settings.bus_url)
+        self.sms = sms or self._make_sms(settings)
+        self.accounts = AccountService(self.db, self.bus, self.sms, self.clock, settings)
+        self.contacts = ContactService(self.db, self.clock, settings)
+        self.messaging = MessagingService(self.db, self.bus, self.clock, settings)
+        self.presence = PresenceService(self.db, self.bus, self.clock)
+        self.metrics = Metrics()
+        self.ready = False
+
+    @staticmethod
+    def _make_sms(settings: Settings) -> SmsGateway:
+        if settings.sms_backend == "webhook":
+            return WebhookSms(settings.sms_webhook_url)
+        return ConsoleSms()
+
+    async def start(self, *, run_migrations: bool = True) -> None:
+        if self.db.dialect == "sqlite":
+            self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+        if run_migrations:
+            await migrate.upgrade(self.settings.effective_database_url)
+        await self.db.start()
+        await self.bus.start()
+        self.ready = True
+        log.info(
+            "hudhud ready: database %s, bus %s, durability %s",
+            self.db.dialect,
+            self.settings.bus_url,
+            self.settings.durability,
+        )
+
+    async def close(self) -> None:
+        self.ready = False
+        await self.bus.close()
+        await self.db.close()
+        await self.sms.close()

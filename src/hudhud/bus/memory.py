@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+import logging
+
+from hudhud.bus.base import Handler, Notice
+
+log = logging.getLogger("hudhud.bus")
+
+
+class MemoryBus:
+    """In-process bus for a single node."""
+
+    def __init__(self) -> None:
+        self._subs: dict[str, list[Handler]] = {}
+
+    async def start(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        self._subs.clear()
+
+    async def publish(self, topic: str, notice: Notice) -> None:
+        for handler in list(self._subs.get(topic, ())):
+            try:
+                handler(notice)
+            except Exception:
+                log.exception("bus handler failed for %s", topic)
+
+    async def subscribe(self, topic: str, handler: Handler) -> None:
+        self._subs.setdefault(topic, []).append(handler)
+
+    async def unsubscribe(self, topic: str, handler: Handler) -> None:
+        handlers = self._subs.get(topic)
+        if not handlers:
+            return
+        try:
+            handlers.remove(handler)
+        except ValueError:
+            return
+        if not handlers:
+            del self._subs[topic]
+
+    def topic_count(self) -> int:
+        return len(self._subs)

@@ -1,0 +1,154 @@
+"""The `hudhud` command: `serve`, `admin …`, and the client commands (login, send, chats, history, listen …)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from hudhud import __version__
+from hudhud.config import Settings
+
+
+def _server_settings(args: argparse.Namespace) -> Settings:
+    return Settings.from_env(
+        host=getattr(args, "host", None),
+        port=getattr(args, "port", None),
+        data_dir=Path(args.data_dir) if getattr(args, "data_dir", None) else None,
+        database_url=getattr(args, "database_url", None),
+        durability=getattr(args, "durability", None),
+        log_level=getattr(args, "log_level", None),
+    )
+
+
+def _add_server_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data-dir", help="where SQLite and media live (env HUDHUD_DATA_DIR, default ./var)")
+    p.add_argument("--database-url", help="sqlite:///path or postgresql://user@host/db (env HUDHUD_DATABASE_URL)")
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from hudhud.app import Hudhud
+    from hudhud.web.server import create_app
+
+    settings = _server_settings(args)
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    hub = Hudhud(settings)
+    config = uvicorn.Config(
+        create_app(hub),
+        host=settings.host,
+        port=settings.port,
+        ws="websockets-sansio",
+        ws_max_size=settings.max_ws_frame_bytes,
+        ws_ping_interval=30,
+        ws_ping_timeout=30,
+        loop="uvloop" if sys.platform != "win32" else "asyncio",
+        http="httptools",
+        log_level=settings.log_level,
+        timeout_graceful_shutdown=10,
+        backlog=4096,
+    )
+    print(
+        f"hudhud {__version__} serving on http://{settings.host}:{settings.port} "
+        f"(database {settings.effective_database_url.split('@')[-1]})",
+        flush=True,
+    )
+    uvicorn.Server(config).run()
+    return 0
+
+
+async def cmd_create_user(args: argparse.Namespace) -> int:
+    from hudhud.app import Hudhud
+
+    hub = Hudhud(_server_settings(args))
+    await hub.start()
+    try:
+        login = await hub.accounts.create_user(args.phone, args.name or "", args.device_name)
+    finally:
+        await hub.close()
+    print(
+        f"user_id   {login.user.id}\nphone     {login.user.phone}\ndevice_id {login.device.id}\ntoken     {login.token}"
+    )
+    return 0
+
+
+async def cmd_migrate(args: argparse.Namespace) -> int:
+    from hudhud.store import migrate
+
+    settings = _server_settings(args)
+    if settings.effective_database_url.startswith("sqlite"):
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    await migrate.upgrade(settings.effective_database_url, args.revision)
+    print(f"database at revision {args.revision}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hudhud", description="Hudhud messenger: server and client.")
+    parser.add_argument("--version", action="version", version=f"hudhud {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the server")
+    serve.add_argument("--host", help="address to listen on (env HUDHUD_HOST, default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (env HUDHUD_PORT, default 8080)")
+    _add_server_flags(serve)
+    serve.add_argument(
+        "--durability",
+        choices=["normal", "full"],
+        help="normal: acknowledged messages survive a crash of the server; full: also power loss",
+    )
+    serve.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    serve.set_defaults(func=cmd_serve, sync=True)
+
+    admin = sub.add_parser("admin", help="operator commands (run on the server machine)")
+    admin_sub = admin.add_subparsers(dest="admin_command", required=True)
+    cu = admin_sub.add_parser("create-user", help="create an account and print a device token")
+    cu.add_argument("phone")
+    cu.add_argument("--name", default="")
+    cu.add_argument("--device-name", default="provisioned")
+    _add_server_flags(cu)
+    cu.set_defaults(func=cmd_create_user)
+    mg = admin_sub.add_parser("migrate", help="apply database migrations")
+    mg.add_argument("--revision", default="head")
+    _add_server_flags(mg)
+    mg.set_defaults(func=cmd_migrate)
+
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--profile", help="client state directory (env HUDHUD_PROFILE, default ~/.config/hudhud/default)"
+    )
+    common.add_argument("--server", help="server URL (env HUDHUD_SERVER, default http://127.0.0.1:8080)")
+    try:
+        from hudhud.client import commands
+    except ImportError:  # pragma: no cover - the client package is part of every install
+        commands = None  # type: ignore[assignment]
+    if commands is not None:
+        commands.register(sub, common)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    func: Any = args.func
+    try:
+        if getattr(args, "sync", False):
+            return int(func(args))
+        return int(asyncio.run(func(args)))
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        from hudhud.errors import ClientError
+
+        if isinstance(exc, ClientError | ValueError):
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

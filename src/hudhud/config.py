@@ -1,0 +1,88 @@
+"""Typed settings. Every setting has a default for one machine; each can be set by an environment variable
+(HUDHUD_<NAME>) or, for `hudhud serve`, by a flag. Backends are chosen by URL scheme."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    data_dir: Path = Path("var")
+    # sqlite:///path or postgresql://user@host/db. Empty: SQLite file in data_dir.
+    database_url: str = ""
+    # "normal": an acknowledged message survives a crash of the server process (SQLite WAL, synchronous=NORMAL).
+    # "full": it also survives power loss (fsync before the acknowledgement; group commit keeps throughput).
+    durability: str = "normal"
+    bus_url: str = "memory://"
+    log_level: str = "info"
+
+    default_region: str = "EG"
+    sms_backend: str = "console"  # console | webhook
+    sms_webhook_url: str = ""
+    code_ttl: float = 600.0
+    code_max_attempts: int = 5
+    code_resend_interval: float = 60.0
+    code_max_per_phone_hour: int = 5
+    code_max_per_ip_hour: int = 20
+
+    max_devices: int = 5
+    max_content_bytes: int = 64 * 1024
+    discovery_daily_budget: int = 1000
+    max_ws_frame_bytes: int = 256 * 1024
+    send_queue_frames: int = 1024
+    batch_max: int = 512
+
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'hudhud.db').as_posix()}"
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Settings:
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            if f.name == "extra":
+                continue
+            raw = env.get(f"HUDHUD_{f.name.upper()}")
+            if raw is None:
+                continue
+            values[f.name] = _coerce(f.type, raw)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        settings = cls(**values)
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        if self.durability not in ("normal", "full"):
+            raise ValueError("durability must be 'normal' or 'full'")
+        if self.sms_backend not in ("console", "webhook"):
+            raise ValueError("sms_backend must be 'console' or 'webhook'")
+        if self.sms_backend == "webhook" and not self.sms_webhook_url:
+            raise ValueError("sms_backend=webhook needs sms_webhook_url")
+        if not self.effective_database_url.startswith(("sqlite:", "postgresql:", "postgres:")):
+            raise ValueError("database_url must start with sqlite: or postgresql:")
+
+
+def _coerce(type_name: object, raw: str) -> Any:
+    t = str(type_name)
+    if t == "int":
+        return int(raw)
+    if t == "float":
+        return float(raw)
+    if t == "Path":
+        return Path(raw)
+    return raw

@@ -1,0 +1,111 @@
+"""The error tree. Every error a client can cause has a stable string code.
+
+`ClientError` is the client's fault: it carries the HTTP status and the code to send back, and the
+connection stays up. Anything else is our fault and is logged; the client sees `internal_error`.
+"""
+
+from __future__ import annotations
+
+
+class HudhudError(Exception):
+    """Base of all errors raised on purpose by Hudhud."""
+
+
+class ClientError(HudhudError):
+    code = "invalid_request"
+    status = 400
+
+    def __init__(
+        self, message: str, *, code: str | None = None, status: int | None = None, retry_after: float | None = None
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+        if status is not None:
+            self.status = status
+        self.retry_after = retry_after
+
+    def to_dict(self) -> dict[str, object]:
+        body: dict[str, object] = {"code": self.code, "message": self.message}
+        if self.retry_after is not None:
+            body["retry_after"] = round(self.retry_after, 3)
+        return body
+
+
+class InvalidRequest(ClientError):
+    code = "invalid_request"
+
+
+class InvalidPhone(ClientError):
+    code = "invalid_phone"
+
+
+class Unauthorized(ClientError):
+    code = "unauthorized"
+    status = 401
+
+
+class Forbidden(ClientError):
+    code = "forbidden"
+    status = 403
+
+
+class NotFound(ClientError):
+    code = "not_found"
+    status = 404
+
+
+class NotMember(ClientError):
+    code = "not_member"
+    status = 403
+
+
+class Conflict(ClientError):
+    code = "conflict"
+    status = 409
+
+
+class ContentTooLarge(ClientError):
+    code = "content_too_large"
+    status = 413
+
+
+class RateLimited(ClientError):
+    code = "rate_limited"
+    status = 429
+
+
+class ServiceUnavailable(ClientError):
+    """The outside world failed us (for example the SMS provider); the client may retry."""
+
+    code = "unavailable"
+    status = 503
+
+
+# Every code a client can see, with the HTTP status REST uses for it. docs/protocol.md lists the same table and
+# a test checks that the two agree.
+ERROR_CODES: dict[str, int] = {
+    "invalid_request": 400,
+    "invalid_phone": 400,
+    "code_invalid": 400,
+    "code_expired": 400,
+    "code_attempts_exceeded": 429,
+    "rate_limited": 429,
+    "discovery_budget_exceeded": 429,
+    "unauthorized": 401,
+    "device_revoked": 401,
+    "forbidden": 403,
+    "not_member": 403,
+    "not_found": 404,
+    "user_exists": 409,
+    "device_limit": 409,
+    "content_too_large": 413,
+    "unavailable": 503,
+    "internal_error": 500,
+    "bad_frame": 400,
+    "unknown_frame": 400,
+    "unsupported_version": 400,
+    "not_authenticated": 401,
+    "already_authenticated": 400,
+}

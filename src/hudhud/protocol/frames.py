@@ -1,0 +1,150 @@
+"""Frames a client sends, as frozen dataclasses, and their decoder.
+
+Every frame is a JSON object with a "type". Unknown fields are ignored (so that later minor additions do not
+break older servers); an unknown type is an error that leaves the connection up.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+MAX_USER_IDS = 256
+
+
+class ProtocolError(Exception):
+    """The client sent something we cannot accept. `ref` is the frame's "ref", echoed so the client can match."""
+
+    def __init__(self, code: str, message: str, ref: Any = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.ref = ref
+
+
+@dataclass(frozen=True, slots=True)
+class Hello:
+    """First frame: protocol version and the device's bearer token."""
+
+    v: int
+    token: str
+
+
+@dataclass(frozen=True, slots=True)
+class Send:
+    """Send `content` into a conversation (`conversation_id`) or to a user (`to`, which starts or reuses the
+    one-to-one conversation). `id` is the client's message id; a resend with the same id is answered with the
+    original acknowledgement."""
+
+    id: str
+    content: Any
+    conversation_id: str | None
+    to: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Ack:
+    """This device has everything in `conversation_id` through `seq`."""
+
+    conversation_id: str
+    seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class Read:
+    """The user has read everything in `conversation_id` through `seq`."""
+
+    conversation_id: str
+    seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class Typing:
+    conversation_id: str
+    state: str  # composing | paused
+
+
+@dataclass(frozen=True, slots=True)
+class PresenceSubscribe:
+    """Watch these users' presence (replaces the previous set)."""
+
+    user_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Ping:
+    ref: Any
+
+
+ClientFrame = Hello | Send | Ack | Read | Typing | PresenceSubscribe | Ping
+
+
+def _str(obj: dict[str, Any], key: str, ref: Any, *, optional: bool = False, max_len: int = 256) -> Any:
+    value = obj.get(key)
+    if value is None and optional:
+        return None
+    if not isinstance(value, str) or not value or len(value) > max_len:
+        raise ProtocolError("bad_frame", f"'{key}' must be a non-empty string of at most {max_len} characters", ref)
+    return value
+
+
+def _int(obj: dict[str, Any], key: str, ref: Any) -> int:
+    value = obj.get(key)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0 or value > 2**53:
+        raise ProtocolError("bad_frame", f"'{key}' must be a non-negative integer", ref)
+    return value
+
+
+def decode(data: str | bytes) -> tuple[ClientFrame, Any]:
+    """Parse one client frame. Returns (frame, ref); raises ProtocolError."""
+    try:
+        obj = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        raise ProtocolError("bad_frame", "frame is not valid JSON") from None
+    if not isinstance(obj, dict):
+        raise ProtocolError("bad_frame", "frame must be a JSON object")
+    ref = obj.get("ref")
+    if ref is not None and not isinstance(ref, str | int):
+        ref = None
+    kind = obj.get("type")
+    frame: ClientFrame
+    if kind == "send":
+        conv = _str(obj, "conversation_id", ref, optional=True, max_len=64)
+        to = _str(obj, "to", ref, optional=True, max_len=64)
+        if (conv is None) == (to is None):
+            raise ProtocolError("bad_frame", "give exactly one of 'conversation_id' and 'to'", ref)
+        if "content" not in obj:
+            raise ProtocolError("bad_frame", "'content' is missing", ref)
+        frame = Send(_str(obj, "id", ref, max_len=64), obj["content"], conv, to)
+    elif kind == "ack":
+        frame = Ack(_str(obj, "conversation_id", ref, max_len=64), _int(obj, "seq", ref))
+    elif kind == "read":
+        frame = Read(_str(obj, "conversation_id", ref, max_len=64), _int(obj, "seq", ref))
+    elif kind == "typing":
+        state = obj.get("state", "composing")
+        if state not in ("composing", "paused"):
+            raise ProtocolError("bad_frame", "'state' is composing or paused", ref)
+        frame = Typing(_str(obj, "conversation_id", ref, max_len=64), state)
+    elif kind == "presence_subscribe":
+        user_ids = obj.get("user_ids")
+        if (
+            not isinstance(user_ids, list)
+            or len(user_ids) > MAX_USER_IDS
+            or not all(isinstance(u, str) and 0 < len(u) <= 64 for u in user_ids)
+        ):
+            raise ProtocolError("bad_frame", f"'user_ids' is a list of at most {MAX_USER_IDS} user ids", ref)
+        frame = PresenceSubscribe(tuple(dict.fromkeys(user_ids)))
+    elif kind == "ping":
+        frame = Ping(ref)
+    elif kind == "hello":
+        v = obj.get("v")
+        if not isinstance(v, int) or isinstance(v, bool):
+            raise ProtocolError("bad_frame", "'v' (the protocol version) must be an integer", ref)
+        frame = Hello(v, _str(obj, "token", ref, max_len=512))
+    elif isinstance(kind, str):
+        raise ProtocolError("unknown_frame", f"unknown frame type {kind[:32]!r}", ref)
+    else:
+        raise ProtocolError("bad_frame", "frame has no 'type'", ref)
+    return frame, ref

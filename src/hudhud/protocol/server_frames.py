@@ -1,0 +1,84 @@
+"""Frames the server sends, built as bytes. `content` is embedded as the stored JSON, never re-parsed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from hudhud.store.records import Message
+
+
+def encode(frame: dict[str, Any]) -> bytes:
+    return orjson.dumps(frame)
+
+
+def welcome(v: int, user_id: str, device_id: str, server_time: float) -> bytes:
+    return encode({"type": "welcome", "v": v, "user_id": user_id, "device_id": device_id, "server_time": server_time})
+
+
+def deliver(m: Message) -> bytes:
+    return encode(
+        {
+            "type": "deliver",
+            "conversation_id": m.conversation_id,
+            "seq": m.seq,
+            "id": m.client_msg_id,
+            "sender": {"user_id": m.sender_id, "device_id": m.sender_device_id},
+            "ts": m.created_at,
+            "content": orjson.Fragment(m.content),
+        }
+    )
+
+
+def sent(ref: Any, client_msg_id: str, conversation_id: str, seq: int, ts: float, duplicate: bool) -> bytes:
+    return encode(
+        {
+            "type": "sent",
+            "ref": ref,
+            "id": client_msg_id,
+            "conversation_id": conversation_id,
+            "seq": seq,
+            "ts": ts,
+            "duplicate": duplicate,
+        }
+    )
+
+
+def synced() -> bytes:
+    return encode({"type": "synced"})
+
+
+def receipt(conversation_id: str, user_id: str, delivered_seq: int, read_seq: int | None) -> bytes:
+    return encode(
+        {
+            "type": "receipt",
+            "conversation_id": conversation_id,
+            "user_id": user_id,
+            "delivered_seq": delivered_seq,
+            "read_seq": read_seq,
+        }
+    )
+
+
+def typing(conversation_id: str, user_id: str, state: str) -> bytes:
+    return encode({"type": "typing", "conversation_id": conversation_id, "user_id": user_id, "state": state})
+
+
+def presence(user_id: str, status: str, last_seen: float | None) -> bytes:
+    return encode({"type": "presence", "user_id": user_id, "status": status, "last_seen": last_seen})
+
+
+def error(code: str, message: str, ref: Any = None, retry_after: float | None = None) -> bytes:
+    body: dict[str, Any] = {"type": "error", "code": code, "message": message, "ref": ref}
+    if retry_after is not None:
+        body["retry_after"] = retry_after
+    return encode(body)
+
+
+def pong(ref: Any) -> bytes:
+    return encode({"type": "pong", "ref": ref})
+
+
+def ok(ref: Any) -> bytes:
+    return encode({"type": "ok", "ref": ref})

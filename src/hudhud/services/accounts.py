@@ -1,0 +1,215 @@
+"""Accounts, verification codes, devices, profiles and privacy settings."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from hudhud import ids, phone
+from hudhud.bus import Bus
+from hudhud.clock import Clock
+from hudhud.config import Settings
+from hudhud.errors import ClientError, Conflict, InvalidRequest, NotFound, RateLimited, Unauthorized
+from hudhud.gateways.sms import SmsGateway
+from hudhud.store import accounts as q
+from hudhud.store.db import Database
+from hudhud.store.records import Device, User
+
+log = logging.getLogger("hudhud.accounts")
+
+PRIVACY_LEVELS = ("everyone", "contacts", "nobody")
+
+
+@dataclass(frozen=True)
+class Login:
+    user: User
+    device: Device
+    token: str
+    new_account: bool
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: an authenticated device of a user."""
+
+    user_id: str
+    device_id: str
+
+
+class AccountService:
+    def __init__(self, db: Database, bus: Bus, sms: SmsGateway, clock: Clock, settings: Settings) -> None:
+        self._db = db
+        self._bus = bus
+        self._sms = sms
+        self._clock = clock
+        self._s = settings
+
+    def normalize(self, raw: str) -> str:
+        return phone.normalize(raw, self._s.default_region)
+
+    # -- codes ------------------------------------------------------------------------------------------------
+
+    async def request_code(self, raw_phone: str, client_ip: str) -> tuple[str, float]:
+        """Send a fresh code to the number. Returns (E.164 number, seconds until the code expires)."""
+        number = self.normalize(raw_phone)
+        now = self._clock.now()
+        code = ids.new_code()
+        s = self._s
+
+        async def op(conn: AsyncConnection) -> None:
+            by_phone = await q.code_sends_since(conn, phone=number, since=now - 3600)
+            if by_phone and now - by_phone[-1] < s.code_resend_interval:
+                raise RateLimited(
+                    "a code was sent to this number moments ago",
+                    retry_after=s.code_resend_interval - (now - by_phone[-1]),
+                )
+            if len(by_phone) >= s.code_max_per_phone_hour:
+                raise RateLimited(
+                    "too many codes for this number; try again later", retry_after=by_phone[0] + 3600 - now
+                )
+            by_ip = await q.code_sends_since(conn, client_ip=client_ip, since=now - 3600)
+            if len(by_ip) >= s.code_max_per_ip_hour:
+                raise RateLimited(
+                    "too many codes requested from this address; try again later", retry_after=by_ip[0] + 3600 - now
+                )
+            await q.put_code(conn, number, ids.hash_code(number, code), now, now + s.code_ttl)
+            await q.record_code_send(conn, number, client_ip, now)
+
+        await self._db.write(op)
+        await self._sms.send_code(number, code)
+        return number, s.code_ttl
+
+    async def verify(self, raw_phone: str, code: str, device_name: str) -> Login:
+        number = self.normalize(raw_phone)
+        if not (isinstance(code, str) and len(code) == 6 and code.isdigit()):
+            raise ClientError("the code is six digits", code="code_invalid")
+        now = self._clock.now()
+        token = ids.new_token()
+        s = self._s
+
+        # Counting a wrong attempt must commit even though the request fails, so the check runs as its own
+        # write and returns a verdict instead of raising inside the transaction.
+        async def check(conn: AsyncConnection) -> str:
+            row = await q.get_code(conn, number)
+            if row is None:
+                return "code_invalid"
+            if row.expires_at <= now:
+                await q.delete_code(conn, number)
+                return "code_expired"
+            if row.attempts >= s.code_max_attempts:
+                return "code_attempts_exceeded"
+            if not hmac.compare_digest(row.code_hash, ids.hash_code(number, code)):
+                await q.count_code_attempt(conn, number)
+                return "code_attempts_exceeded" if row.attempts + 1 >= s.code_max_attempts else "code_invalid"
+            return "ok"
+
+        verdict = await self._db.write(check)
+        if verdict == "code_invalid":
+            raise ClientError("wrong code, or no code was requested for this number", code="code_invalid")
+        if verdict == "code_expired":
+            raise ClientError("the code has expired; request a new one", code="code_expired")
+        if verdict == "code_attempts_exceeded":
+            raise ClientError("too many wrong codes; request a new one", code="code_attempts_exceeded", status=429)
+
+        async def login(conn: AsyncConnection) -> Login:
+            user = await q.get_user_by_phone(conn, number)
+            new = user is None
+            if user is not None and len(await q.active_devices(conn, user.id)) >= s.max_devices:
+                raise ClientError(
+                    f"this account already has {s.max_devices} devices; remove one first",
+                    code="device_limit",
+                    status=409,
+                )
+            await q.delete_code(conn, number)
+            if user is None:
+                user_id = ids.new_id("u")
+                await q.insert_user(conn, user_id, number, "", now)
+                user = await q.get_user(conn, user_id)
+                assert user is not None
+            device = await self._add_device(conn, user.id, device_name, token, now)
+            return Login(user, device, token, new)
+
+        return await self._db.write(login)
+
+    async def _add_device(self, conn: AsyncConnection, user_id: str, name: str, token: str, now: float) -> Device:
+        device_id = ids.new_id("d")
+        await q.insert_device(conn, device_id, user_id, name[:64], ids.hash_token(token), now)
+        return Device(device_id, user_id, name[:64], now, None, None)
+
+    async def create_user(self, raw_phone: str, name: str, device_name: str = "provisioned") -> Login:
+        """Operator provisioning: an account and a device token, no SMS."""
+        number = self.normalize(raw_phone)
+        now = self._clock.now()
+        token = ids.new_token()
+
+        async def op(conn: AsyncConnection) -> Login:
+            if await q.get_user_by_phone(conn, number) is not None:
+                raise Conflict(f"{number} already has an account", code="user_exists")
+            user_id = ids.new_id("u")
+            await q.insert_user(conn, user_id, number, name[:64], now)
+            user = await q.get_user(conn, user_id)
+            assert user is not None
+            device = await self._add_device(conn, user_id, device_name, token, now)
+            return Login(user, device, token, True)
+
+        return await self._db.write(op)
+
+    # -- tokens and devices -----------------------------------------------------------------------------------
+
+    async def authenticate(self, token: str) -> Principal:
+        if not token:
+            raise Unauthorized("missing token")
+
+        async def op(conn: AsyncConnection) -> Device | None:
+            return await q.device_by_token_hash(conn, ids.hash_token(token))
+
+        device = await self._db.read(op)
+        if device is None:
+            raise Unauthorized("unknown token")
+        if device.revoked_at is not None:
+            raise ClientError("this device was logged out", code="device_revoked", status=401)
+        return Principal(device.user_id, device.id)
+
+    async def devices(self, user_id: str) -> list[Device]:
+        return await self._db.read(lambda c: q.active_devices(c, user_id))
+
+    async def revoke(self, user_id: str, device_id: str) -> None:
+        now = self._clock.now()
+        if not await self._db.write(lambda c: q.revoke_device(c, user_id, device_id, now)):
+            raise NotFound("no such device")
+        await self._bus.publish(f"user:{user_id}", {"t": "revoked", "d": device_id})
+
+    # -- profile and privacy ----------------------------------------------------------------------------------
+
+    async def get_user(self, user_id: str) -> User:
+        user = await self._db.read(lambda c: q.get_user(c, user_id))
+        if user is None:
+            raise NotFound("no such user")
+        return user
+
+    async def update_profile(self, user_id: str, display_name: str | None, about: str | None) -> User:
+        values: dict[str, object] = {}
+        if display_name is not None:
+            if len(display_name) > 64:
+                raise InvalidRequest("display name is at most 64 characters")
+            values["display_name"] = display_name
+        if about is not None:
+            if len(about) > 140:
+                raise InvalidRequest("about is at most 140 characters")
+            values["about"] = about
+        await self._db.write(lambda c: q.update_user(c, user_id, **values))
+        return await self.get_user(user_id)
+
+    async def update_privacy(self, user_id: str, read_receipts: bool | None, last_seen: str | None) -> User:
+        values: dict[str, object] = {}
+        if read_receipts is not None:
+            values["read_receipts"] = bool(read_receipts)
+        if last_seen is not None:
+            if last_seen not in PRIVACY_LEVELS:
+                raise InvalidRequest("last_seen is one of everyone, contacts, nobody")
+            values["last_seen_privacy"] = last_seen
+        await self._db.write(lambda c: q.update_user(c, user_id, **values))
+        return await self.get_user(user_id)

@@ -1,0 +1,108 @@
+"""What one connected device still has to receive, and the loop that sends it.
+
+A feed is woken by bus notices ("conversation C has reached seq N"). It keeps, per conversation, the last seq
+it has sent on this connection, reads from the store everything after that, and sends it in order. On start
+it catches up from the device's acknowledged cursors, then sends the current receipt watermarks and `synced`.
+It subscribes before reading, so anything committed during catch-up rings a bell that is handled right after.
+A device is not sent its own messages: it got them as `sent`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from hudhud.protocol import server_frames as sf
+from hudhud.services.messaging import MessagingService
+from hudhud.store import accounts as aq
+from hudhud.store import messages as q
+from hudhud.store.db import Database
+
+Send = Callable[[bytes], Awaitable[None]]
+
+PAGE = 500
+
+
+class DeviceFeed:
+    def __init__(self, db: Database, messaging: MessagingService, user_id: str, device_id: str) -> None:
+        self._db = db
+        self._messaging = messaging
+        self.user_id = user_id
+        self.device_id = device_id
+        self._sent: dict[str, int] = {}  # conversation -> last seq sent on this connection
+        self._dirty: dict[str, int] = {}  # conversation -> highest seq a notice announced
+        self._receipts: set[tuple[str, str]] = set()
+        self._wake = asyncio.Event()
+        self.synced = False
+
+    # -- notices (called from bus handlers; must not block) ---------------------------------------------------
+
+    def on_message(self, conversation_id: str, seq: int) -> None:
+        if seq > self._sent.get(conversation_id, -1):
+            self._dirty[conversation_id] = max(seq, self._dirty.get(conversation_id, 0))
+            self._wake.set()
+
+    def on_receipt(self, conversation_id: str, user_id: str) -> None:
+        self._receipts.add((conversation_id, user_id))
+        self._wake.set()
+
+    # -- the loop ---------------------------------------------------------------------------------------------
+
+    async def run(self, send: Send) -> None:
+        await self._catch_up(send)
+        self.synced = True
+        await send(sf.synced())
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            dirty, self._dirty = self._dirty, {}
+            for conv_id in dirty:
+                await self._drain_one(conv_id, send)
+            receipts, self._receipts = self._receipts, set()
+            for conv_id, reader_id in receipts:
+                view = await self._messaging.receipt_for(self.user_id, conv_id, reader_id)
+                if view is not None:
+                    await send(sf.receipt(view.conversation_id, view.user_id, view.delivered_seq, view.read_seq))
+
+    async def _catch_up(self, send: Send) -> None:
+        starts = await self._db.read(lambda c: q.sync_starts(c, self.device_id, self.user_id))
+        for conv_id, (start, end) in starts.items():
+            await self._drain(conv_id, start, end, send)
+        # Current watermarks of every conversation, so a sender who was away sees the ticks it missed.
+        for summary in await self._messaging.conversations(self.user_id):
+            for view in summary.receipts:
+                if view.user_id != self.user_id:
+                    await send(sf.receipt(view.conversation_id, view.user_id, view.delivered_seq, view.read_seq))
+
+    async def _drain_one(self, conv_id: str, send: Send) -> None:
+        if conv_id in self._sent:
+            await self._drain(conv_id, self._sent[conv_id], None, send)
+            return
+
+        async def window(conn: AsyncConnection) -> tuple[int, int]:
+            return await q.resume_position(conn, self.device_id, self.user_id, conv_id)
+
+        start, end = await self._db.read(window)
+        if end > start:
+            await self._drain(conv_id, start, end, send)
+
+    async def _drain(self, conv_id: str, after: int, until: int | None, send: Send) -> None:
+        after = max(after, self._sent.get(conv_id, 0))
+        while True:
+            page = await self._db.read(lambda c, a=after: q.fetch_after(c, conv_id, a, until, PAGE))  # type: ignore[misc]
+            for m in page:
+                if m.sender_device_id != self.device_id:
+                    await send(sf.deliver(m))
+                after = m.seq
+                self._sent[conv_id] = m.seq
+            if len(page) < PAGE:
+                if conv_id not in self._sent:
+                    self._sent[conv_id] = after
+                return
+
+
+async def device_is_active(db: Database, device_id: str, token_hash: str) -> bool:
+    device = await db.read(lambda c: aq.device_by_token_hash(c, token_hash))
+    return device is not None and device.id == device_id and device.revoked_at is None

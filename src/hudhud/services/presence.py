@@ -1,0 +1,68 @@
+"""Online status and last seen, with the privacy setting "who sees my last seen": everyone, my contacts, nobody.
+
+This node counts its own connections per user; the first connection makes the user online and the last one
+to close records last seen. Watchers learn of changes by bus notices on `presence:<user id>`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from hudhud.bus import Bus
+from hudhud.clock import Clock
+from hudhud.store import accounts as aq
+from hudhud.store.db import Database
+
+
+@dataclass(frozen=True)
+class PresenceView:
+    user_id: str
+    status: str  # online | offline | hidden
+    last_seen: float | None
+
+
+class PresenceService:
+    def __init__(self, db: Database, bus: Bus, clock: Clock) -> None:
+        self._db = db
+        self._bus = bus
+        self._clock = clock
+        self._local: dict[str, int] = {}
+
+    def is_online(self, user_id: str) -> bool:
+        return self._local.get(user_id, 0) > 0
+
+    async def connected(self, user_id: str) -> None:
+        self._local[user_id] = self._local.get(user_id, 0) + 1
+        if self._local[user_id] == 1:
+            await self._bus.publish(f"presence:{user_id}", {"t": "presence", "u": user_id})
+
+    async def disconnected(self, user_id: str) -> None:
+        left = self._local.get(user_id, 0) - 1
+        if left > 0:
+            self._local[user_id] = left
+            return
+        self._local.pop(user_id, None)
+        now = self._clock.now()
+        await self._db.write(lambda c: aq.update_user(c, user_id, last_seen_at=now))
+        await self._bus.publish(f"presence:{user_id}", {"t": "presence", "u": user_id})
+
+    async def view(self, viewer_id: str, user_id: str) -> PresenceView:
+        """What `viewer_id` may see of `user_id`'s presence."""
+
+        async def op(conn: AsyncConnection) -> PresenceView:
+            users = await aq.get_users(conn, [viewer_id, user_id])
+            target, viewer = users.get(user_id), users.get(viewer_id)
+            if target is None or viewer is None:
+                return PresenceView(user_id, "hidden", None)
+            if viewer_id != user_id:
+                setting = target.last_seen_privacy
+                if setting == "nobody":
+                    return PresenceView(user_id, "hidden", None)
+                if setting == "contacts" and not await aq.has_contact(conn, user_id, viewer.phone):
+                    return PresenceView(user_id, "hidden", None)
+            online = self.is_online(user_id)
+            return PresenceView(user_id, "online" if online else "offline", None if online else target.last_seen_at)
+
+        return await self._db.read(op)

@@ -1,0 +1,74 @@
+"""Plain records the store hands to services: no SQLAlchemy objects leave this package."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    id: str
+    phone: str
+    display_name: str
+    about: str
+    created_at: float
+    read_receipts: bool
+    last_seen_privacy: str
+    last_seen_at: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Device:
+    id: str
+    user_id: str
+    name: str
+    created_at: float
+    last_active_at: float | None
+    revoked_at: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class CodeRow:
+    phone: str
+    code_hash: str
+    created_at: float
+    expires_at: float
+    attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class Contact:
+    phone: str
+    name: str
+    user_id: str | None
+    display_name: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    conversation_id: str
+    seq: int
+    sender_id: str
+    sender_device_id: str
+    client_msg_id: str
+    created_at: float
+    content: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    conversation_id: str
+    user_id: str
+    role: str
+    joined_seq: int
+    left_seq: int | None
+    delivered_seq: int
+    read_seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class Conversation:
+    id: str
+    kind: str
+    last_seq: int
+    created_at: float

@@ -1,0 +1,142 @@
+"""The schema, as SQLAlchemy Core tables. Migrations in `migrations/versions` create exactly this;
+a test compares the two.
+
+Times are float seconds since the epoch. Public ids are random text (see hudhud.ids).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    true,
+)
+
+metadata = MetaData()
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("phone", String(32), nullable=False, unique=True),
+    Column("display_name", Text, nullable=False, server_default=""),
+    Column("about", Text, nullable=False, server_default=""),
+    Column("created_at", Float, nullable=False),
+    Column("read_receipts", Boolean, nullable=False, server_default=true()),
+    # who sees my online status and last seen: everyone | contacts | nobody
+    Column("last_seen_privacy", String(16), nullable=False, server_default="contacts"),
+    Column("last_seen_at", Float, nullable=True),
+)
+
+devices = Table(
+    "devices",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("user_id", String(32), ForeignKey("users.id"), nullable=False, index=True),
+    Column("name", Text, nullable=False, server_default=""),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("created_at", Float, nullable=False),
+    Column("last_active_at", Float, nullable=True),
+    Column("revoked_at", Float, nullable=True),
+)
+
+verification_codes = Table(
+    "verification_codes",
+    metadata,
+    Column("phone", String(32), primary_key=True),
+    Column("code_hash", String(64), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+)
+
+# One row per code sent, for throttling by number and by client address.
+code_sends = Table(
+    "code_sends",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("phone", String(32), nullable=False),
+    Column("client_ip", String(64), nullable=False),
+    Column("sent_at", Float, nullable=False),
+    Index("ix_code_sends_phone", "phone", "sent_at"),
+    Index("ix_code_sends_ip", "client_ip", "sent_at"),
+)
+
+contacts = Table(
+    "contacts",
+    metadata,
+    Column("owner_id", String(32), ForeignKey("users.id"), primary_key=True),
+    Column("phone", String(32), primary_key=True),
+    Column("name", Text, nullable=False, server_default=""),
+    Column("added_at", Float, nullable=False),
+    Index("ix_contacts_phone", "phone"),
+)
+
+# Numbers looked up per account per UTC day, against the discovery budget.
+discovery_usage = Table(
+    "discovery_usage",
+    metadata,
+    Column("user_id", String(32), ForeignKey("users.id"), primary_key=True),
+    Column("day", String(10), primary_key=True),
+    Column("used", Integer, nullable=False),
+)
+
+conversations = Table(
+    "conversations",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("kind", String(16), nullable=False),  # direct (groups come later)
+    # For direct chats, "<user id>:<user id>" in sorted order, so that two users share one conversation.
+    Column("direct_key", String(80), nullable=True, unique=True),
+    Column("last_seq", Integer, nullable=False, server_default="0"),
+    Column("created_at", Float, nullable=False),
+)
+
+members = Table(
+    "members",
+    metadata,
+    Column("conversation_id", String(32), ForeignKey("conversations.id"), primary_key=True),
+    Column("user_id", String(32), ForeignKey("users.id"), primary_key=True),
+    Column("role", String(16), nullable=False, server_default="member"),
+    # The member sees messages with joined_seq < seq (<= left_seq once they have left).
+    Column("joined_seq", Integer, nullable=False, server_default="0"),
+    Column("left_seq", Integer, nullable=True),
+    # Receipt watermarks: some device of this user has everything through delivered_seq; the user has read
+    # everything through read_seq.
+    Column("delivered_seq", Integer, nullable=False, server_default="0"),
+    Column("read_seq", Integer, nullable=False, server_default="0"),
+    Index("ix_members_user", "user_id"),
+)
+
+messages = Table(
+    "messages",
+    metadata,
+    Column("conversation_id", String(32), ForeignKey("conversations.id"), primary_key=True),
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("sender_id", String(32), nullable=False),
+    Column("sender_device_id", String(32), nullable=False),
+    Column("client_msg_id", String(64), nullable=False),
+    Column("created_at", Float, nullable=False),
+    # The opaque payload, stored as the client sent it (JSON text, UTF-8). The server never reads it.
+    Column("content", LargeBinary, nullable=False),
+    UniqueConstraint("sender_device_id", "client_msg_id", name="uq_messages_client_id"),
+)
+
+# How far each device has acknowledged each conversation. Catch-up resumes from here.
+device_cursors = Table(
+    "device_cursors",
+    metadata,
+    Column("device_id", String(32), ForeignKey("devices.id"), primary_key=True),
+    Column("conversation_id", String(32), ForeignKey("conversations.id"), primary_key=True),
+    Column("acked_seq", Integer, nullable=False),
+)

@@ -1,0 +1,1 @@
+"""Thin edges: parse, authenticate, call one service method, reply."""

@@ -1,0 +1,103 @@
+"""The ASGI application: REST routes, the WebSocket endpoint, health, metrics and error replies."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request, WebSocket
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from hudhud import __version__
+from hudhud.app import Hudhud
+from hudhud.errors import ClientError
+from hudhud.web import rest
+from hudhud.web.ws import Connection
+
+log = logging.getLogger("hudhud.web")
+
+
+def create_app(hub: Hudhud, *, manage_lifecycle: bool = True) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if manage_lifecycle:
+            await hub.start()
+        try:
+            yield
+        finally:
+            if manage_lifecycle:
+                await hub.close()
+
+    app = FastAPI(
+        title="Hudhud",
+        version=__version__,
+        lifespan=lifespan,
+        description="Self-hostable messenger. Real-time messaging is on the WebSocket at /v1/ws; see docs/protocol.md.",
+    )
+    app.state.hudhud = hub
+    app.include_router(rest.router)
+
+    @app.exception_handler(ClientError)
+    async def client_error(_: Request, exc: ClientError) -> JSONResponse:
+        hub.metrics.client_errors += 1
+        headers = {"Retry-After": str(int(exc.retry_after) + 1)} if exc.retry_after is not None else None
+        return JSONResponse({"error": exc.to_dict()}, status_code=exc.status, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(x) for x in first.get("loc", ()) if x != "body")
+        message = f"{where}: {first.get('msg', 'invalid')}" if where else str(first.get("msg", "invalid"))
+        return JSONResponse({"error": {"code": "invalid_request", "message": message}}, status_code=400)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "invalid_request"}.get(exc.status_code, "invalid_request")
+        return JSONResponse({"error": {"code": code, "message": str(exc.detail)}}, status_code=exc.status_code)
+
+    @app.exception_handler(Exception)
+    async def internal_error(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("request failed", exc_info=exc)
+        return JSONResponse({"error": {"code": "internal_error", "message": "the server failed"}}, status_code=500)
+
+    @app.get("/healthz", tags=["operations"])
+    async def healthz() -> dict[str, Any]:
+        """The process is up."""
+        return {"status": "ok", "version": __version__}
+
+    @app.get("/readyz", tags=["operations"])
+    async def readyz() -> JSONResponse:
+        """The node can serve: started, and its database answers."""
+        if not hub.ready:
+            return JSONResponse({"status": "starting"}, status_code=503)
+        try:
+            await hub.db.ping()
+        except Exception as exc:
+            return JSONResponse({"status": "database unavailable", "detail": str(exc)[:200]}, status_code=503)
+        return JSONResponse({"status": "ready"})
+
+    @app.get("/metrics", tags=["operations"], response_class=PlainTextResponse)
+    async def metrics() -> str:
+        """Prometheus text format."""
+        m = hub.metrics
+        lines = [
+            f"hudhud_connections {m.connections}",
+            f"hudhud_connections_total {m.connections_total}",
+            f"hudhud_frames_in_total {m.frames_in}",
+            f"hudhud_frames_out_total {m.frames_out}",
+            f"hudhud_messages_sent_total {m.messages_sent}",
+            f"hudhud_client_errors_total {m.client_errors}",
+            f"hudhud_commit_batches_total {hub.db.batches}",
+            f"hudhud_commit_ops_total {hub.db.ops}",
+        ]
+        return "\n".join(lines) + "\n"
+
+    @app.websocket("/v1/ws")
+    async def websocket(ws: WebSocket) -> None:
+        await Connection(hub, ws).serve()
+
+    return app

@@ -1,0 +1,284 @@
+"""The WebSocket endpoint: one `Connection` per socket.
+
+Three tasks serve a connection: the receive loop (decode → check against the state table → one service
+call), the device feed (deliveries, in order, with back-pressure), and the writer (drains this connection's
+bounded send queue onto the socket). A slow client only ever slows its own tasks: bus handlers never wait.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+
+from hudhud import PROTOCOL_VERSION
+from hudhud.app import Hudhud
+from hudhud.bus import Notice
+from hudhud.errors import ClientError
+from hudhud.protocol import server_frames as sf
+from hudhud.protocol.frames import (
+    Ack,
+    ClientFrame,
+    Hello,
+    Ping,
+    PresenceSubscribe,
+    ProtocolError,
+    Read,
+    Send,
+    Typing,
+    decode,
+)
+from hudhud.protocol.state import (
+    CLOSE_PROTOCOL,
+    CLOSE_TOO_SLOW,
+    CLOSE_UNAUTHORIZED,
+    ConnectionState,
+)
+from hudhud.services.accounts import Principal
+from hudhud.services.delivery import DeviceFeed
+from hudhud.services.messaging import check_client_msg_id, encode_content
+
+log = logging.getLogger("hudhud.ws")
+
+HELLO_TIMEOUT = 10.0
+MAX_IN_FLIGHT = 64
+
+
+class Connection:
+    def __init__(self, hub: Hudhud, ws: WebSocket) -> None:
+        self.hub = hub
+        self.ws = ws
+        self.state = ConnectionState()
+        self.principal: Principal | None = None
+        self.feed: DeviceFeed | None = None
+        self.out: asyncio.Queue[bytes | tuple[int, str]] = asyncio.Queue(hub.settings.send_queue_frames)
+        self.tasks: set[asyncio.Task[Any]] = set()
+        self.in_flight = asyncio.Semaphore(MAX_IN_FLIGHT)
+        self.watching: set[str] = set()
+        self.closing = False
+
+    # -- output -----------------------------------------------------------------------------------------------
+
+    async def send(self, frame: bytes) -> None:
+        """Queue a frame, waiting while the queue is full (back-pressure for the feed and replies)."""
+        await self.out.put(frame)
+
+    def send_now(self, frame: bytes) -> None:
+        """Queue an ephemeral frame (typing, presence); dropped if the client is too far behind."""
+        with contextlib.suppress(asyncio.QueueFull):
+            self.out.put_nowait(frame)
+
+    def close_soon(self, code: int, reason: str) -> None:
+        if self.closing:
+            return
+        self.closing = True
+        self.state.close()
+        try:
+            self.out.put_nowait((code, reason))
+        except asyncio.QueueFull:
+            # The client is not reading: drop it; it resumes from its last ack when it comes back.
+            self.spawn(self.ws.close(CLOSE_TOO_SLOW, "too slow"))
+
+    async def _writer(self) -> None:
+        while True:
+            item = await self.out.get()
+            if isinstance(item, tuple):
+                await self.ws.close(item[0], item[1])
+                return
+            await self.ws.send_text(item.decode())
+            self.hub.metrics.frames_out += 1
+
+    def spawn(self, coro: Any) -> asyncio.Task[Any]:
+        task = asyncio.create_task(coro)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+        return task
+
+    # -- lifecycle --------------------------------------------------------------------------------------------
+
+    async def serve(self) -> None:
+        await self.ws.accept()
+        m = self.hub.metrics
+        m.connections += 1
+        m.connections_total += 1
+        writer = self.spawn(self._writer())
+        try:
+            await self._receive_loop(writer)
+        finally:
+            m.connections -= 1
+            await self._teardown()
+
+    async def _receive_loop(self, writer: asyncio.Task[Any]) -> None:
+        first = True
+        while not writer.done():
+            try:
+                if first:
+                    text = await asyncio.wait_for(self._receive(), HELLO_TIMEOUT)
+                    first = False
+                else:
+                    text = await self._receive()
+            except (WebSocketDisconnect, TimeoutError):
+                return
+            if text is None:
+                return
+            self.hub.metrics.frames_in += 1
+            await self._handle(text)
+            if self.closing:
+                # Let the writer flush the error and the close frame, then stop.
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(asyncio.shield(writer), 5)
+                return
+
+    async def _receive(self) -> str | None:
+        msg = await self.ws.receive()
+        if msg["type"] == "websocket.disconnect":
+            return None
+        if msg.get("text") is not None:
+            return str(msg["text"])
+        data = msg.get("bytes")
+        return data.decode("utf-8", "replace") if data is not None else ""
+
+    async def _teardown(self) -> None:
+        p = self.principal
+        if p is not None:
+            await self.hub.bus.unsubscribe(f"user:{p.user_id}", self._on_user_notice)
+            for user_id in self.watching:
+                await self.hub.bus.unsubscribe(f"presence:{user_id}", self._on_presence_notice)
+            await self.hub.presence.disconnected(p.user_id)
+        for task in list(self.tasks):
+            task.cancel()
+        for task in list(self.tasks):
+            with contextlib.suppress(BaseException):
+                await task
+        if self.ws.application_state != WebSocketState.DISCONNECTED:
+            with contextlib.suppress(Exception):
+                await self.ws.close()
+
+    # -- frames -----------------------------------------------------------------------------------------------
+
+    async def _handle(self, text: str) -> None:
+        ref: Any = None
+        try:
+            frame, ref = decode(text)
+            self.state.check(frame, ref)
+            await self._dispatch(frame, ref)
+        except ProtocolError as exc:
+            self.hub.metrics.client_errors += 1
+            await self.send(sf.error(exc.code, exc.message, exc.ref))
+            if self.state.state.name == "CLOSED":
+                self.close_soon(CLOSE_UNAUTHORIZED if exc.code == "not_authenticated" else CLOSE_PROTOCOL, exc.code)
+        except ClientError as exc:
+            self.hub.metrics.client_errors += 1
+            await self.send(sf.error(exc.code, exc.message, ref, exc.retry_after))
+
+    async def _dispatch(self, frame: ClientFrame, ref: Any) -> None:
+        if isinstance(frame, Hello):
+            await self._hello(frame, ref)
+            return
+        p = self.principal
+        assert p is not None
+        msg = self.hub.messaging
+        if isinstance(frame, Send):
+            client_id = check_client_msg_id(frame.id)
+            content = encode_content(frame.content, self.hub.settings.max_content_bytes)
+            await self.in_flight.acquire()
+            self.spawn(self._guard(self._send(p, frame, client_id, content, ref), ref, release=True))
+        elif isinstance(frame, Ack):
+            self.spawn(self._guard(msg.ack(p.user_id, p.device_id, frame.conversation_id, frame.seq), ref))
+        elif isinstance(frame, Read):
+            self.spawn(self._guard(msg.read(p.user_id, frame.conversation_id, frame.seq), ref))
+        elif isinstance(frame, Typing):
+            self.spawn(self._guard(msg.typing(p.user_id, frame.conversation_id, frame.state), ref))
+        elif isinstance(frame, PresenceSubscribe):
+            await self._watch(p, frame.user_ids)
+        elif isinstance(frame, Ping):
+            await self.send(sf.pong(ref))
+
+    async def _guard(self, coro: Any, ref: Any, release: bool = False) -> None:
+        try:
+            await coro
+        except ClientError as exc:
+            self.hub.metrics.client_errors += 1
+            await self.send(sf.error(exc.code, exc.message, ref, exc.retry_after))
+        except Exception:
+            log.exception("frame handling failed")
+            await self.send(sf.error("internal_error", "the server failed; retry later", ref))
+        finally:
+            if release:
+                self.in_flight.release()
+
+    async def _send(self, p: Principal, frame: Send, client_id: str, content: bytes, ref: Any) -> None:
+        r = await self.hub.messaging.send(
+            p.user_id, p.device_id, client_id, content, conversation_id=frame.conversation_id, to_user=frame.to
+        )
+        if not r.duplicate:
+            self.hub.metrics.messages_sent += 1
+        await self.send(sf.sent(ref, r.client_msg_id, r.conversation_id, r.seq, r.created_at, r.duplicate))
+
+    async def _hello(self, frame: Hello, ref: Any) -> None:
+        if frame.v != PROTOCOL_VERSION:
+            self.state.close()
+            raise ProtocolError("unsupported_version", f"this server speaks protocol version {PROTOCOL_VERSION}", ref)
+        try:
+            p = await self.hub.accounts.authenticate(frame.token)
+        except ClientError as exc:
+            await self.send(sf.error(exc.code, exc.message, ref))
+            self.close_soon(CLOSE_UNAUTHORIZED, exc.code)
+            return
+        self.principal = p
+        self.state.authenticated()
+        self.feed = DeviceFeed(self.hub.db, self.hub.messaging, p.user_id, p.device_id)
+        # Subscribe before the feed reads the store, so nothing committed meanwhile is missed.
+        await self.hub.bus.subscribe(f"user:{p.user_id}", self._on_user_notice)
+        await self.send(sf.welcome(PROTOCOL_VERSION, p.user_id, p.device_id, self.hub.clock.now()))
+        self.spawn(self._run_feed(self.feed))
+        await self.hub.presence.connected(p.user_id)
+
+    async def _run_feed(self, feed: DeviceFeed) -> None:
+        try:
+            await feed.run(self.send)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("delivery feed failed; closing so the client resumes")
+            self.close_soon(1011, "internal error")
+
+    # -- bus notices ------------------------------------------------------------------------------------------
+
+    def _on_user_notice(self, notice: Notice) -> None:
+        feed, p = self.feed, self.principal
+        if feed is None or p is None:
+            return
+        kind = notice.get("t")
+        if kind == "msg":
+            feed.on_message(notice["c"], notice["s"])
+        elif kind == "rcpt":
+            feed.on_receipt(notice["c"], notice["u"])
+        elif kind == "typing":
+            self.send_now(sf.typing(notice["c"], notice["u"], notice["st"]))
+        elif kind == "revoked" and notice.get("d") == p.device_id:
+            self.send_now(sf.error("device_revoked", "this device was logged out"))
+            self.close_soon(CLOSE_UNAUTHORIZED, "device_revoked")
+
+    def _on_presence_notice(self, notice: Notice) -> None:
+        p = self.principal
+        if p is not None and notice.get("u") in self.watching:
+            self.spawn(self._send_presence(p, notice["u"]))
+
+    async def _send_presence(self, p: Principal, user_id: str) -> None:
+        view = await self.hub.presence.view(p.user_id, user_id)
+        self.send_now(sf.presence(view.user_id, view.status, view.last_seen))
+
+    async def _watch(self, p: Principal, user_ids: tuple[str, ...]) -> None:
+        wanted = set(user_ids)
+        for user_id in self.watching - wanted:
+            await self.hub.bus.unsubscribe(f"presence:{user_id}", self._on_presence_notice)
+        for user_id in wanted - self.watching:
+            await self.hub.bus.subscribe(f"presence:{user_id}", self._on_presence_notice)
+        self.watching = wanted
+        for user_id in user_ids:
+            view = await self.hub.presence.view(p.user_id, user_id)
+            await self.send(sf.presence(view.user_id, view.status, view.last_seen))
