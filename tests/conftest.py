@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import os
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,41 +17,46 @@ from tests.support import POSTGRES_URL, ServerHandle, running_server
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
-async def _postgres_available() -> bool:
+def _run(coro: Any) -> Any:
+    """Run a coroutine to completion on a loop of its own (usable from sync fixtures inside a running loop)."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
+def _admin_engine() -> Any:
+    return create_async_engine(POSTGRES_URL.replace("postgresql://", "postgresql+asyncpg://"),
+                               isolation_level="AUTOCOMMIT")
+
+
+async def _execute(sql: str) -> None:
+    engine = _admin_engine()
     try:
-        engine = create_async_engine(POSTGRES_URL.replace("postgresql://", "postgresql+asyncpg://"))
         async with engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
+            await conn.execute(text(sql))
+    finally:
         await engine.dispose()
-        return True
-    except Exception:
-        return False
 
 
 @pytest.fixture
-async def postgres_url() -> AsyncIterator[str]:
+def postgres_url() -> Iterator[str]:
     """A fresh, empty PostgreSQL database for one test. Skips where there is no PostgreSQL, never in CI."""
-    if not await _postgres_available():
+    try:
+        _run(_execute("SELECT 1"))
+    except Exception as exc:
         if IN_CI:
-            pytest.fail(f"PostgreSQL is required under CI but {POSTGRES_URL} does not answer")
+            pytest.fail(f"PostgreSQL is required under CI but {POSTGRES_URL} does not answer: {exc}")
         pytest.skip(f"no PostgreSQL at {POSTGRES_URL}")
     name = f"hudhud_t_{uuid.uuid4().hex[:12]}"
-    admin = create_async_engine(
-        POSTGRES_URL.replace("postgresql://", "postgresql+asyncpg://"), isolation_level="AUTOCOMMIT"
-    )
-    async with admin.connect() as conn:
-        await conn.execute(text(f'CREATE DATABASE "{name}"'))
+    _run(_execute(f'CREATE DATABASE "{name}"'))
     base = POSTGRES_URL.rsplit("/", 1)[0]
     try:
         yield f"{base}/{name}"
     finally:
-        async with admin.connect() as conn:
-            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        await admin.dispose()
+        _run(_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """Runs the test once on SQLite and once on PostgreSQL."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'contract.db'}"

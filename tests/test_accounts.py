@@ -79,6 +79,17 @@ async def test_code_expires_after_ten_minutes(server_factory):
         assert r.status_code == 400 and r.json()["error"]["code"] == "code_expired"
 
 
+async def test_one_code_cannot_log_in_two_devices_at_once(server):
+    import asyncio
+
+    async with server.http() as c:
+        await c.post("/v1/auth/code", json={"phone": "+201001234567"})
+        code = server.codes["+201001234567"]
+        body = {"phone": "+201001234567", "code": code}
+        results = await asyncio.gather(*(c.post("/v1/auth/verify", json=body) for _ in range(5)))
+    assert sorted(r.status_code for r in results) == [200, 400, 400, 400, 400]
+
+
 async def test_code_used_once(server):
     async with server.http() as c:
         await c.post("/v1/auth/code", json={"phone": "+201001234567"})
@@ -183,6 +194,35 @@ async def test_cannot_revoke_someone_elses_device(server):
     async with server.http(token_a) as c:
         r = await c.delete(f"/v1/devices/{device_b}")
     assert r.status_code == 404
+
+
+async def test_phone_number_is_shown_only_to_who_has_it(server):
+    a_id, _, a_tok = await server.make_user("+201001234567", "Amal")
+    b_id, _, b_tok = await server.make_user("+201101234567", "Badr")
+    async with server.http(a_tok) as c:
+        r = (await c.get(f"/v1/users/{b_id}")).json()
+        assert r["display_name"] == "Badr" and r["phone"] is None
+        await c.post("/v1/contacts", json={"contacts": [{"phone": "+201101234567", "name": "B"}]})
+        assert (await c.get(f"/v1/users/{b_id}")).json()["phone"] == "+201101234567"
+        assert (await c.get(f"/v1/users/{a_id}")).json()["phone"] == "+201001234567"
+        assert (await c.get("/v1/users/unobody")).status_code == 404
+    # B has no contact for A, but once A writes, they share a conversation and B may see the number.
+    async with server.http(b_tok) as c:
+        assert (await c.get(f"/v1/users/{a_id}")).json()["phone"] is None
+    a = await server.client(a_tok)
+    await a.send_text("hi", to=b_id)
+    async with server.http(b_tok) as c:
+        assert (await c.get(f"/v1/users/{a_id}")).json()["phone"] == "+201001234567"
+
+
+async def test_wrong_method_and_unknown_path(server):
+    async with server.http() as c:
+        r = await c.get("/v1/auth/code")
+        assert r.status_code == 405 and r.json()["error"]["code"] == "method_not_allowed"
+        r = await c.get("/v1/nothing-here")
+        assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
+        r = await c.post("/v1/auth/code", content=b"not json", headers={"content-type": "application/json"})
+        assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_request"
 
 
 async def test_health_and_openapi(server):

@@ -142,6 +142,13 @@ async def test_read_receipts_off_neither_sends_nor_sees(server):
     await b.send({"type": "read", "conversation_id": conv, "seq": 1})
     r = await a.expect("receipt", user_id=b_id)
     assert r["delivered_seq"] == 1 and r["read_seq"] is None  # two grey ticks, never blue
+    # Once delivered, reading reveals nothing to A: no receipt frame at all, so not even the moment.
+    second = await a.send_text("and this one?", conversation_id=conv)
+    await b.expect("deliver", seq=second["seq"])
+    await b.send({"type": "ack", "conversation_id": conv, "seq": second["seq"]})
+    await a.expect("receipt", user_id=b_id, delivered_seq=second["seq"])
+    await b.send({"type": "read", "conversation_id": conv, "seq": second["seq"]})
+    await a.no_frame("receipt", wait=0.5)
     # B does not see A's read receipts either.
     reply = await b.send_text("yes", conversation_id=conv)
     await a.expect("deliver", seq=reply["seq"])
@@ -149,8 +156,8 @@ async def test_read_receipts_off_neither_sends_nor_sees(server):
     r = await b.expect("receipt", user_id=a_id)
     assert r["read_seq"] is None
     # B's own devices still see B's own read position (unread counts stay in sync).
-    own = await b.expect("receipt", user_id=b_id, read_seq=1)
-    assert own["delivered_seq"] == 1
+    own = await b.expect("receipt", user_id=b_id, read_seq=second["seq"])
+    assert own["delivered_seq"] == second["seq"]
 
 
 async def test_typing_reaches_the_other_member_only(server):
@@ -187,12 +194,27 @@ async def test_presence_respects_last_seen_privacy(server):
     await a.send({"type": "presence_subscribe", "user_ids": [b_id]})
     p = await a.expect("presence", user_id=b_id)
     assert p["status"] == "hidden" and p["last_seen"] is None
+    # While hidden, B coming and going sends A nothing at all.
+    b = await server.client(b_tok)
+    await b.close()
+    await a.no_frame("presence", wait=0.5)
     async with server.http(b_tok) as c:
         await c.patch("/v1/me/privacy", json={"last_seen": "everyone"})
     b = await server.client(b_tok)
     p = await a.expect("presence", user_id=b_id)
     assert p["status"] == "online"
     assert a_id != b_id
+
+
+async def test_timestamps_follow_sequence_order(server):
+    (_, _, a_tok), (b_id, _, b_tok) = await two_users(server)
+    a, b = await server.client(a_tok), await server.client(b_tok)
+    for i in range(50):
+        await a.send({"type": "send", "id": f"a{i}", "to": b_id, "content": {"type": "text", "text": "x"}})
+    got = [await b.expect("deliver") for _ in range(50)]
+    assert [f["seq"] for f in got] == list(range(1, 51))
+    assert [f["ts"] for f in got] == sorted(f["ts"] for f in got)
+    assert [f["id"] for f in got] == [f"a{i}" for i in range(50)]
 
 
 async def test_conversation_list_and_history(server):
@@ -294,11 +316,13 @@ async def test_ack_beyond_the_last_message(server):
         ({"type": "hello", "v": 1, "token": "hh_wrong"}, "unauthorized", 4401),
         ({"type": "hello", "v": 2, "token": "whatever"}, "unsupported_version", 4400),
         ({"type": "send", "id": "x", "to": "u", "content": {}}, "not_authenticated", 4401),
+        ("{garbage before hello", "bad_frame", 4401),
+        ({"type": "no-such-frame"}, "unknown_frame", 4401),
     ],
 )
 async def test_bad_hello_closes(server, hello, code, close):
     c = await server.client("", hello=False)
-    await c.send(hello)
+    await (c.send_raw(hello) if isinstance(hello, str) else c.send(hello))
     assert (await c.expect("error"))["code"] == code
     await asyncio.wait_for(c.closed.wait(), 5)
     assert c.close_code == close
@@ -307,9 +331,13 @@ async def test_bad_hello_closes(server, hello, code, close):
 async def test_silent_connection_is_closed_after_hello_timeout(server, monkeypatch):
     from hudhud.web import ws
 
-    monkeypatch.setattr(ws, "HELLO_TIMEOUT", 0.2)
+    monkeypatch.setattr(ws, "HELLO_TIMEOUT", 0.3)
     c = await server.client("", hello=False)
+    # Pings do not buy time: the deadline is for a successful hello.
+    await c.send({"type": "ping"})
+    assert (await c.expect("error"))["code"] == "not_authenticated"
     await asyncio.wait_for(c.closed.wait(), 5)
+    assert c.close_code == 4401
 
 
 async def test_server_survives_garbage_and_serves_others(server):

@@ -46,11 +46,6 @@ class Unauthorized(ClientError):
     status = 401
 
 
-class Forbidden(ClientError):
-    code = "forbidden"
-    status = 403
-
-
 class NotFound(ClientError):
     code = "not_found"
     status = 404
@@ -62,7 +57,7 @@ class NotMember(ClientError):
 
 
 class Conflict(ClientError):
-    code = "conflict"
+    code = "user_exists"
     status = 409
 
 
@@ -95,9 +90,9 @@ ERROR_CODES: dict[str, int] = {
     "discovery_budget_exceeded": 429,
     "unauthorized": 401,
     "device_revoked": 401,
-    "forbidden": 403,
     "not_member": 403,
     "not_found": 404,
+    "method_not_allowed": 405,
     "user_exists": 409,
     "device_limit": 409,
     "content_too_large": 413,

@@ -79,6 +79,3 @@ def error(code: str, message: str, ref: Any = None, retry_after: float | None = 
 def pong(ref: Any) -> bytes:
     return encode({"type": "pong", "ref": ref})
 
-
-def ok(ref: Any) -> bytes:
-    return encode({"type": "ok", "ref": ref})

@@ -26,7 +26,6 @@ class State(enum.Enum):
 CLOSE_PROTOCOL = 4400
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_TOO_SLOW = 4408
-CLOSE_GOING_AWAY = 1001
 
 
 class ConnectionState:

@@ -15,6 +15,7 @@ from hudhud.config import Settings
 from hudhud.errors import ClientError, Conflict, InvalidRequest, NotFound, RateLimited, Unauthorized
 from hudhud.gateways.sms import SmsGateway
 from hudhud.store import accounts as q
+from hudhud.store import messages as mq
 from hudhud.store.db import Database
 from hudhud.store.records import Device, User
 
@@ -115,6 +116,10 @@ class AccountService:
             raise ClientError("too many wrong codes; request a new one", code="code_attempts_exceeded", status=429)
 
         async def login(conn: AsyncConnection) -> Login:
+            # The code is spent in this same transaction: of two logins racing with one code, one wins.
+            row = await q.get_code(conn, number)
+            if row is None or not hmac.compare_digest(row.code_hash, ids.hash_code(number, code)):
+                raise ClientError("wrong code, or no code was requested for this number", code="code_invalid")
             user = await q.get_user_by_phone(conn, number)
             new = user is None
             if user is not None and len(await q.active_devices(conn, user.id)) >= s.max_devices:
@@ -173,6 +178,11 @@ class AccountService:
             raise ClientError("this device was logged out", code="device_revoked", status=401)
         return Principal(device.user_id, device.id)
 
+    async def touch(self, device_id: str) -> None:
+        """Record that the device was just active (shown in the device list)."""
+        now = self._clock.now()
+        await self._db.write(lambda c: q.touch_device(c, device_id, now))
+
     async def devices(self, user_id: str) -> list[Device]:
         return await self._db.read(lambda c: q.active_devices(c, user_id))
 
@@ -189,6 +199,23 @@ class AccountService:
         if user is None:
             raise NotFound("no such user")
         return user
+
+    async def profile_for(self, viewer_id: str, user_id: str) -> tuple[User, bool]:
+        """A user's profile as `viewer_id` may see it, and whether the phone number may be shown: only to the
+        user, to someone who has the number in their contacts, or to someone they share a conversation with."""
+
+        async def op(conn: AsyncConnection) -> tuple[User | None, bool]:
+            user = await q.get_user(conn, user_id)
+            if user is None:
+                return None, False
+            if viewer_id == user_id or await q.has_contact(conn, viewer_id, user.phone):
+                return user, True
+            return user, await mq.share_conversation(conn, viewer_id, user_id)
+
+        user, show_phone = await self._db.read(op)
+        if user is None:
+            raise NotFound("no such user")
+        return user, show_phone
 
     async def update_profile(self, user_id: str, display_name: str | None, about: str | None) -> User:
         values: dict[str, object] = {}

@@ -16,7 +16,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hudhud.protocol import server_frames as sf
 from hudhud.services.messaging import MessagingService
-from hudhud.store import accounts as aq
 from hudhud.store import messages as q
 from hudhud.store.db import Database
 
@@ -70,11 +69,11 @@ class DeviceFeed:
         starts = await self._db.read(lambda c: q.sync_starts(c, self.device_id, self.user_id))
         for conv_id, (start, end) in starts.items():
             await self._drain(conv_id, start, end, send)
-        # Current watermarks of every conversation, so a sender who was away sees the ticks it missed.
+        # Current watermarks of every conversation, so a sender who was away sees the ticks it missed. The
+        # user's own are included: they keep read state in step across the user's devices.
         for summary in await self._messaging.conversations(self.user_id):
             for view in summary.receipts:
-                if view.user_id != self.user_id:
-                    await send(sf.receipt(view.conversation_id, view.user_id, view.delivered_seq, view.read_seq))
+                await send(sf.receipt(view.conversation_id, view.user_id, view.delivered_seq, view.read_seq))
 
     async def _drain_one(self, conv_id: str, send: Send) -> None:
         if conv_id in self._sent:
@@ -102,7 +101,3 @@ class DeviceFeed:
                     self._sent[conv_id] = after
                 return
 
-
-async def device_is_active(db: Database, device_id: str, token_hash: str) -> bool:
-    device = await db.read(lambda c: aq.device_by_token_hash(c, token_hash))
-    return device is not None and device.id == device_id and device.revoked_at is None

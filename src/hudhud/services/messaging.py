@@ -7,6 +7,7 @@ each connected device's feed reads what it lacks from the store and sends it.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from dataclasses import dataclass
 
 import orjson
@@ -93,12 +94,29 @@ class MessagingService:
         conversation_id: str | None = None,
         to_user: str | None = None,
     ) -> SendResult:
+        return await self.send_in_order(
+            user_id, device_id, client_msg_id, content, conversation_id=conversation_id, to_user=to_user
+        )
+
+    def send_in_order(
+        self,
+        user_id: str,
+        device_id: str,
+        client_msg_id: str,
+        content: bytes,
+        *,
+        conversation_id: str | None = None,
+        to_user: str | None = None,
+    ) -> Awaitable[SendResult]:
+        """Queue the send for the next group commit before returning, so that sends a device makes one after
+        another get sequence numbers in that order even while several are in flight. Await the result."""
         if (conversation_id is None) == (to_user is None):
             raise InvalidRequest("give exactly one of conversation_id and to")
-        now = self._clock.now()
         new_conv_id = ids.new_id("c")
+        clock = self._clock
 
         async def op(conn: AsyncConnection) -> tuple[SendResult, list[str]]:
+            now = clock.now()  # taken inside the writer, so timestamps follow sequence order
             earlier = await q.find_by_client_id(conn, device_id, client_msg_id)
             if earlier is not None:
                 return SendResult(earlier.conversation_id, earlier.seq, earlier.created_at, client_msg_id, True), []
@@ -118,7 +136,10 @@ class MessagingService:
             audience = [m.user_id for m in await q.list_members(conn, conv_id) if m.left_seq is None]
             return SendResult(conv_id, seq, now, client_msg_id, False), audience
 
-        result, audience = await self._db.write(op)
+        return self._announce(self._db.submit(op))
+
+    async def _announce(self, pending: Awaitable[tuple[SendResult, list[str]]]) -> SendResult:
+        result, audience = await pending
         notice = {"t": "msg", "c": result.conversation_id, "s": result.seq}
         for member_id in audience:
             await self._bus.publish(f"user:{member_id}", notice)
@@ -153,6 +174,12 @@ class MessagingService:
             )
             if moved is None:
                 return []
+            if moved.delivered_seq == member.delivered_seq:
+                # Only the read position moved. Someone who does not share read receipts must not reveal even
+                # the moment they read: tell only their own devices.
+                reader = await aq.get_user(conn, user_id)
+                if reader is not None and not reader.read_receipts:
+                    return [user_id]
             return [m.user_id for m in await q.list_members(conn, conversation_id) if m.left_seq is None]
 
         audience = await self._db.write(op)

@@ -102,9 +102,16 @@ class Database:
         if self._writer is None:
             async with self._write_engine.begin() as conn:
                 return await fn(conn)
+        return await self.submit(fn)
+
+    def submit(self, fn: Op[T]) -> asyncio.Future[T]:
+        """Queue `fn` for the next group commit now, without yielding. Operations run in the order they were
+        submitted, so a caller that submits in order gets its writes applied in that order."""
+        if self._writer is None:
+            raise RuntimeError("the writer is not running")
         fut: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        await self._queue.put((fn, fut))
-        return await fut
+        self._queue.put_nowait((fn, fut))
+        return fut
 
     async def ping(self) -> None:
         from sqlalchemy import text

@@ -71,6 +71,16 @@ async def create_direct(conn: AsyncConnection, conv_id: str, a: str, b: str, now
     return existing
 
 
+async def share_conversation(conn: AsyncConnection, a: str, b: str) -> bool:
+    other = members.alias("other")
+    q = (
+        select(func.count())
+        .select_from(members.join(other, other.c.conversation_id == members.c.conversation_id))
+        .where(members.c.user_id == a, other.c.user_id == b)
+    )
+    return bool((await conn.execute(q)).scalar_one())
+
+
 async def get_conversation(conn: AsyncConnection, conv_id: str) -> Conversation | None:
     row = (await conn.execute(select(conversations).where(conversations.c.id == conv_id))).first()
     return Conversation(row.id, row.kind, row.last_seq, row.created_at) if row else None

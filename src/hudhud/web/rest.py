@@ -166,7 +166,13 @@ async def revoke_device(device_id: str, p: Auth, h: Hub) -> Response:
 
 @router.get("/users/{user_id}", tags=["accounts"])
 async def get_user(user_id: str, p: Auth, h: Hub) -> dict[str, Any]:
-    return user_view(await h.accounts.get_user(user_id))
+    """A user's public profile. The phone number is shown only to someone who already has it (in their contacts,
+    or through a shared conversation); otherwise it is null."""
+    user, show_phone = await h.accounts.profile_for(p.user_id, user_id)
+    view = user_view(user)
+    if not show_phone:
+        view["phone"] = None
+    return view
 
 
 # -- contacts -------------------------------------------------------------------------------------------------

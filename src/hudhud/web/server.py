@@ -56,7 +56,7 @@ def create_app(hub: Hudhud, *, manage_lifecycle: bool = True) -> FastAPI:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {404: "not_found", 405: "invalid_request"}.get(exc.status_code, "invalid_request")
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "invalid_request")
         return JSONResponse({"error": {"code": code, "message": str(exc.detail)}}, status_code=exc.status_code)
 
     @app.exception_handler(Exception)

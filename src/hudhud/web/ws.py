@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable
 from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
@@ -39,7 +40,7 @@ from hudhud.protocol.state import (
 )
 from hudhud.services.accounts import Principal
 from hudhud.services.delivery import DeviceFeed
-from hudhud.services.messaging import check_client_msg_id, encode_content
+from hudhud.services.messaging import SendResult, check_client_msg_id, encode_content
 
 log = logging.getLogger("hudhud.ws")
 
@@ -112,20 +113,26 @@ class Connection:
             await self._teardown()
 
     async def _receive_loop(self, writer: asyncio.Task[Any]) -> None:
-        first = True
+        loop = asyncio.get_running_loop()
+        hello_deadline = loop.time() + HELLO_TIMEOUT
         while not writer.done():
             try:
-                if first:
-                    text = await asyncio.wait_for(self._receive(), HELLO_TIMEOUT)
-                    first = False
+                if self.principal is None:
+                    # Until hello has succeeded the connection has a deadline, whatever else it sends.
+                    text = await asyncio.wait_for(self._receive(), max(0.0, hello_deadline - loop.time()))
                 else:
                     text = await self._receive()
-            except (WebSocketDisconnect, TimeoutError):
+            except WebSocketDisconnect:
                 return
+            except TimeoutError:
+                await self.send(sf.error("not_authenticated", f"no hello within {HELLO_TIMEOUT:g} seconds"))
+                self.close_soon(CLOSE_UNAUTHORIZED, "not_authenticated")
+                text = ""
             if text is None:
                 return
-            self.hub.metrics.frames_in += 1
-            await self._handle(text)
+            if not self.closing:
+                self.hub.metrics.frames_in += 1
+                await self._handle(text)
             if self.closing:
                 # Let the writer flush the error and the close frame, then stop.
                 with contextlib.suppress(Exception):
@@ -168,6 +175,10 @@ class Connection:
         except ProtocolError as exc:
             self.hub.metrics.client_errors += 1
             await self.send(sf.error(exc.code, exc.message, exc.ref))
+            if self.principal is None and exc.code != "unsupported_version":
+                # Before hello, anything that is not a good hello ends the connection.
+                self.state.close()
+                exc.code = "not_authenticated"
             if self.state.state.name == "CLOSED":
                 self.close_soon(CLOSE_UNAUTHORIZED if exc.code == "not_authenticated" else CLOSE_PROTOCOL, exc.code)
         except ClientError as exc:
@@ -185,7 +196,14 @@ class Connection:
             client_id = check_client_msg_id(frame.id)
             content = encode_content(frame.content, self.hub.settings.max_content_bytes)
             await self.in_flight.acquire()
-            self.spawn(self._guard(self._send(p, frame, client_id, content, ref), ref, release=True))
+            try:
+                # Queued for commit now, in the order the frames arrived; the reply is awaited in a task.
+                pending = msg.send_in_order(p.user_id, p.device_id, client_id, content,
+                                            conversation_id=frame.conversation_id, to_user=frame.to)
+            except BaseException:
+                self.in_flight.release()
+                raise
+            self.spawn(self._guard(self._reply_sent(pending, ref), ref, release=True))
         elif isinstance(frame, Ack):
             self.spawn(self._guard(msg.ack(p.user_id, p.device_id, frame.conversation_id, frame.seq), ref))
         elif isinstance(frame, Read):
@@ -210,10 +228,8 @@ class Connection:
             if release:
                 self.in_flight.release()
 
-    async def _send(self, p: Principal, frame: Send, client_id: str, content: bytes, ref: Any) -> None:
-        r = await self.hub.messaging.send(
-            p.user_id, p.device_id, client_id, content, conversation_id=frame.conversation_id, to_user=frame.to
-        )
+    async def _reply_sent(self, pending: Awaitable[SendResult], ref: Any) -> None:
+        r = await pending
         if not r.duplicate:
             self.hub.metrics.messages_sent += 1
         await self.send(sf.sent(ref, r.client_msg_id, r.conversation_id, r.seq, r.created_at, r.duplicate))
@@ -236,6 +252,7 @@ class Connection:
         await self.send(sf.welcome(PROTOCOL_VERSION, p.user_id, p.device_id, self.hub.clock.now()))
         self.spawn(self._run_feed(self.feed))
         await self.hub.presence.connected(p.user_id)
+        self.spawn(self.hub.accounts.touch(p.device_id))
 
     async def _run_feed(self, feed: DeviceFeed) -> None:
         try:
@@ -270,7 +287,9 @@ class Connection:
 
     async def _send_presence(self, p: Principal, user_id: str) -> None:
         view = await self.hub.presence.view(p.user_id, user_id)
-        self.send_now(sf.presence(view.user_id, view.status, view.last_seen))
+        # A watcher who may not see this user learns nothing, not even the moment something changed.
+        if view.status != "hidden":
+            self.send_now(sf.presence(view.user_id, view.status, view.last_seen))
 
     async def _watch(self, p: Principal, user_ids: tuple[str, ...]) -> None:
         wanted = set(user_ids)

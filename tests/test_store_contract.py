@@ -1,0 +1,149 @@
+"""The storage contract: every query behaves the same on SQLite and on PostgreSQL (both real)."""
+
+import asyncio
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from hudhud.errors import NotMember
+from hudhud.store import accounts as aq
+from hudhud.store import messages as q
+from hudhud.store import migrate
+from hudhud.store.db import Database
+from hudhud.store.schema import metadata
+
+pytestmark = pytest.mark.usefixtures("database_url")
+
+
+@pytest.fixture
+async def db(database_url):
+    await migrate.upgrade(database_url)
+    database = Database(database_url)
+    await database.start()
+    yield database
+    await database.close()
+
+
+async def users(db, *phones):
+    ids = []
+    for i, phone in enumerate(phones):
+        uid = f"u{i}"
+        await db.write(lambda c, uid=uid, phone=phone: aq.insert_user(c, uid, phone, "", 1.0))
+        await db.write(lambda c, uid=uid: aq.insert_device(c, f"d{uid}", uid, "", f"hash{uid}", 1.0))
+        ids.append(uid)
+    return ids
+
+
+async def test_migrations_create_exactly_the_schema(database_url):
+    await migrate.upgrade(database_url)
+    database = Database(database_url)
+
+    def diff(sync_conn):
+        return compare_metadata(MigrationContext.configure(sync_conn), metadata)
+
+    async def run(conn: AsyncConnection):
+        return await conn.run_sync(diff)
+
+    try:
+        assert await database.read(run) == []
+    finally:
+        await database.close()
+
+
+async def test_migrations_go_down_and_up(database_url):
+    await migrate.upgrade(database_url)
+    await migrate.downgrade(database_url, "base")
+    await migrate.upgrade(database_url)
+
+
+async def test_direct_conversation_is_shared_and_unique(db):
+    a, b = await users(db, "+201001234567", "+201101234567")
+    c1 = await db.write(lambda c: q.create_direct(c, "c1", a, b, 1.0))
+    c2 = await db.write(lambda c: q.create_direct(c, "c2", b, a, 1.0))
+    assert c1 == c2 == "c1"
+    assert await db.read(lambda c: q.find_direct(c, b, a)) == "c1"
+    assert [m.user_id for m in await db.read(lambda c: q.list_members(c, "c1"))] == sorted([a, b])
+
+
+async def test_sequence_is_gapless_under_concurrent_writes(db):
+    a, b = await users(db, "+201001234567", "+201101234567")
+    await db.write(lambda c: q.create_direct(c, "c1", a, b, 1.0))
+
+    async def send(i):
+        return await db.write(lambda c: q.append_message(c, "c1", a, f"d{a}", f"m{i}", b"{}", 1.0))
+
+    seqs = await asyncio.gather(*(send(i) for i in range(200)))
+    assert sorted(seqs) == list(range(1, 201))
+    # Group commit: the 200 writes shared far fewer transactions.
+    assert db.batches < 200
+    page = await db.read(lambda c: q.fetch_after(c, "c1", 150, None, 500))
+    assert [m.seq for m in page] == list(range(151, 201))
+    assert [m.client_msg_id for m in page][:2] == ["m150", "m151"]
+
+
+async def test_client_id_is_unique_per_device(db):
+    a, b = await users(db, "+201001234567", "+201101234567")
+    await db.write(lambda c: q.create_direct(c, "c1", a, b, 1.0))
+    await db.write(lambda c: q.append_message(c, "c1", a, f"d{a}", "same", b"{}", 1.0))
+    found = await db.read(lambda c: q.find_by_client_id(c, f"d{a}", "same"))
+    assert found is not None and found.seq == 1
+    with pytest.raises(Exception):  # noqa: B017 - the engines raise different IntegrityError classes
+        await db.write(lambda c: q.append_message(c, "c1", a, f"d{a}", "same", b"{}", 1.0))
+    # The failed write left nothing behind, and the sequence did not move.
+    conv = await db.read(lambda c: q.get_conversation(c, "c1"))
+    assert conv.last_seq == 1
+
+
+async def test_failed_operation_does_not_take_its_batch_down(db):
+    a, b = await users(db, "+201001234567", "+201101234567")
+    await db.write(lambda c: q.create_direct(c, "c1", a, b, 1.0))
+
+    async def refuse(conn):
+        raise NotMember("no")
+
+    async def good(i):
+        return await db.write(lambda c: q.append_message(c, "c1", a, f"d{a}", f"g{i}", b"{}", 1.0))
+
+    results = await asyncio.gather(good(0), db.write(refuse), good(1), return_exceptions=True)
+    assert isinstance(results[1], NotMember)
+    assert sorted(results[0::2]) == [1, 2]
+
+
+async def test_cursor_only_moves_forward_and_sync_resumes_there(db):
+    a, b = await users(db, "+201001234567", "+201101234567")
+    await db.write(lambda c: q.create_direct(c, "c1", a, b, 1.0))
+    for i in range(5):
+        await db.write(lambda c, i=i: q.append_message(c, "c1", a, f"d{a}", f"m{i}", b"{}", 1.0))
+    assert await db.read(lambda c: q.sync_starts(c, f"d{b}", b)) == {"c1": (0, 5)}
+    await db.write(lambda c: q.advance_cursor(c, f"d{b}", "c1", 3))
+    await db.write(lambda c: q.advance_cursor(c, f"d{b}", "c1", 2))  # stale ack: ignored
+    assert await db.read(lambda c: q.sync_starts(c, f"d{b}", b)) == {"c1": (3, 5)}
+    assert await db.read(lambda c: q.resume_position(c, f"d{b}", b, "c1")) == (3, 5)
+    await db.write(lambda c: q.advance_cursor(c, f"d{b}", "c1", 5))
+    assert await db.read(lambda c: q.sync_starts(c, f"d{b}", b)) == {}
+
+
+async def test_watermarks_move_forward_and_read_implies_delivered(db):
+    a, b = await users(db, "+201001234567", "+201101234567")
+    await db.write(lambda c: q.create_direct(c, "c1", a, b, 1.0))
+    moved = await db.write(lambda c: q.advance_watermarks(c, "c1", b, delivered=4))
+    assert (moved.delivered_seq, moved.read_seq) == (4, 0)
+    assert await db.write(lambda c: q.advance_watermarks(c, "c1", b, delivered=3)) is None
+    moved = await db.write(lambda c: q.advance_watermarks(c, "c1", b, read=6))
+    assert (moved.delivered_seq, moved.read_seq) == (6, 6)
+
+
+async def test_contacts_and_discovery_usage(db):
+    a, b = await users(db, "+201001234567", "+201101234567")
+    await db.write(lambda c: aq.upsert_contacts(c, a, {"+201101234567": "B", "+201501234567": "X"}, 1.0))
+    await db.write(lambda c: aq.upsert_contacts(c, a, {"+201101234567": "Badr"}, 2.0))
+    book = await db.read(lambda c: aq.list_contacts(c, a))
+    assert [(x.phone, x.name, x.user_id) for x in book] == [("+201101234567", "Badr", b),
+                                                            ("+201501234567", "X", None)]
+    await db.write(lambda c: aq.add_discovery_use(c, a, "2026-01-01", 3))
+    await db.write(lambda c: aq.add_discovery_use(c, a, "2026-01-01", 4))
+    assert await db.read(lambda c: aq.discovery_used(c, a, "2026-01-01")) == 7
+    await db.write(lambda c: aq.add_discovery_use(c, a, "2026-01-02", 1))
+    assert await db.read(lambda c: aq.discovery_used(c, a, "2026-01-01")) == 0  # old days are dropped
