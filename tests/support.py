@@ -43,7 +43,9 @@ def free_socket() -> socket.socket:
 async def serve_asgi(app: Any, **kwargs: Any) -> AsyncIterator[str]:
     sock = free_socket()
     port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_level="warning", ws="websockets-sansio", lifespan="on", **kwargs)
+    config = uvicorn.Config(
+        app, log_level="warning", ws="websockets-sansio", lifespan="on", ws_per_message_deflate=False, **kwargs
+    )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started:

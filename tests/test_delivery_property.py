@@ -3,6 +3,7 @@ device ends up with every message of its conversations exactly once after dedupe
 retry ever creates a second message."""
 
 import asyncio
+import contextlib
 import json
 import tempfile
 import uuid
@@ -88,10 +89,8 @@ class Device:
         frame = {"type": "send", "id": mid, "to": to_user, "content": {"type": "text", "text": mid}}
         self.outbox[mid] = frame
         if self.ws is not None:
-            try:
+            with contextlib.suppress(Exception):  # a send on a closing socket stays in the outbox
                 await self.ws.send(json.dumps(frame))
-            except Exception:
-                pass
 
     async def ack(self) -> None:
         # Ack only a contiguous prefix: what the device really has, as a real client would.
@@ -146,10 +145,9 @@ async def scenario(steps) -> None:
 
             from hudhud.store.schema import members, messages
 
-            async def load(conn):
-                msgs = (await conn.execute(select(messages.c.conversation_id, messages.c.seq,
-                                                  messages.c.client_msg_id))).all()
-                mem = (await conn.execute(select(members.c.conversation_id, members.c.user_id))).all()
+            def load(conn):
+                msgs = conn.execute(select(messages.c.conversation_id, messages.c.seq, messages.c.client_msg_id)).all()
+                mem = conn.execute(select(members.c.conversation_id, members.c.user_id)).all()
                 return msgs, mem
 
             stored, membership = await server.hub.db.read(load)

@@ -246,11 +246,7 @@ async def count_messages(server) -> int:
 
     from hudhud.store.schema import messages
 
-    return await server.hub.db.read(lambda c: _scalar(c, select(func.count()).select_from(messages)))
-
-
-async def _scalar(conn, q):
-    return (await conn.execute(q)).scalar_one()
+    return await server.hub.db.read(lambda c: c.execute(select(func.count()).select_from(messages)).scalar_one())
 
 
 @pytest.mark.parametrize(

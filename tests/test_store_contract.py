@@ -5,7 +5,6 @@ import asyncio
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hudhud.errors import NotMember
 from hudhud.store import accounts as aq
@@ -40,14 +39,11 @@ async def test_migrations_create_exactly_the_schema(database_url):
     await migrate.upgrade(database_url)
     database = Database(database_url)
 
-    def diff(sync_conn):
-        return compare_metadata(MigrationContext.configure(sync_conn), metadata)
-
-    async def run(conn: AsyncConnection):
-        return await conn.run_sync(diff)
+    def diff(conn):
+        return compare_metadata(MigrationContext.configure(conn), metadata)
 
     try:
-        assert await database.read(run) == []
+        assert await database.read(diff) == []
     finally:
         await database.close()
 
@@ -100,7 +96,7 @@ async def test_failed_operation_does_not_take_its_batch_down(db):
     a, b = await users(db, "+201001234567", "+201101234567")
     await db.write(lambda c: q.create_direct(c, "c1", a, b, 1.0))
 
-    async def refuse(conn):
+    def refuse(conn):
         raise NotMember("no")
 
     async def good(i):

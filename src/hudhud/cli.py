@@ -44,6 +44,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         port=settings.port,
         ws="websockets-sansio",
         ws_max_size=settings.max_ws_frame_bytes,
+        # Chat frames are small; compression would cost CPU and tens of KB of memory per connection.
+        ws_per_message_deflate=False,
         ws_ping_interval=30,
         ws_ping_timeout=30,
         loop="uvloop" if sys.platform != "win32" else "asyncio",

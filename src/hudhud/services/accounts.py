@@ -6,7 +6,7 @@ import hmac
 import logging
 from dataclasses import dataclass
 
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import Connection
 
 from hudhud import ids, phone
 from hudhud.bus import Bus
@@ -60,8 +60,8 @@ class AccountService:
         code = ids.new_code()
         s = self._s
 
-        async def op(conn: AsyncConnection) -> None:
-            by_phone = await q.code_sends_since(conn, phone=number, since=now - 3600)
+        def op(conn: Connection) -> None:
+            by_phone = q.code_sends_since(conn, phone=number, since=now - 3600)
             if by_phone and now - by_phone[-1] < s.code_resend_interval:
                 raise RateLimited(
                     "a code was sent to this number moments ago",
@@ -71,13 +71,13 @@ class AccountService:
                 raise RateLimited(
                     "too many codes for this number; try again later", retry_after=by_phone[0] + 3600 - now
                 )
-            by_ip = await q.code_sends_since(conn, client_ip=client_ip, since=now - 3600)
+            by_ip = q.code_sends_since(conn, client_ip=client_ip, since=now - 3600)
             if len(by_ip) >= s.code_max_per_ip_hour:
                 raise RateLimited(
                     "too many codes requested from this address; try again later", retry_after=by_ip[0] + 3600 - now
                 )
-            await q.put_code(conn, number, ids.hash_code(number, code), now, now + s.code_ttl)
-            await q.record_code_send(conn, number, client_ip, now)
+            q.put_code(conn, number, ids.hash_code(number, code), now, now + s.code_ttl)
+            q.record_code_send(conn, number, client_ip, now)
 
         await self._db.write(op)
         await self._sms.send_code(number, code)
@@ -93,17 +93,17 @@ class AccountService:
 
         # Counting a wrong attempt must commit even though the request fails, so the check runs as its own
         # write and returns a verdict instead of raising inside the transaction.
-        async def check(conn: AsyncConnection) -> str:
-            row = await q.get_code(conn, number)
+        def check(conn: Connection) -> str:
+            row = q.get_code(conn, number)
             if row is None:
                 return "code_invalid"
             if row.expires_at <= now:
-                await q.delete_code(conn, number)
+                q.delete_code(conn, number)
                 return "code_expired"
             if row.attempts >= s.code_max_attempts:
                 return "code_attempts_exceeded"
             if not hmac.compare_digest(row.code_hash, ids.hash_code(number, code)):
-                await q.count_code_attempt(conn, number)
+                q.count_code_attempt(conn, number)
                 return "code_attempts_exceeded" if row.attempts + 1 >= s.code_max_attempts else "code_invalid"
             return "ok"
 
@@ -115,33 +115,33 @@ class AccountService:
         if verdict == "code_attempts_exceeded":
             raise ClientError("too many wrong codes; request a new one", code="code_attempts_exceeded", status=429)
 
-        async def login(conn: AsyncConnection) -> Login:
+        def login(conn: Connection) -> Login:
             # The code is spent in this same transaction: of two logins racing with one code, one wins.
-            row = await q.get_code(conn, number)
+            row = q.get_code(conn, number)
             if row is None or not hmac.compare_digest(row.code_hash, ids.hash_code(number, code)):
                 raise ClientError("wrong code, or no code was requested for this number", code="code_invalid")
-            user = await q.get_user_by_phone(conn, number)
+            user = q.get_user_by_phone(conn, number)
             new = user is None
-            if user is not None and len(await q.active_devices(conn, user.id)) >= s.max_devices:
+            if user is not None and len(q.active_devices(conn, user.id)) >= s.max_devices:
                 raise ClientError(
                     f"this account already has {s.max_devices} devices; remove one first",
                     code="device_limit",
                     status=409,
                 )
-            await q.delete_code(conn, number)
+            q.delete_code(conn, number)
             if user is None:
                 user_id = ids.new_id("u")
-                await q.insert_user(conn, user_id, number, "", now)
-                user = await q.get_user(conn, user_id)
+                q.insert_user(conn, user_id, number, "", now)
+                user = q.get_user(conn, user_id)
                 assert user is not None
-            device = await self._add_device(conn, user.id, device_name, token, now)
+            device = self._add_device(conn, user.id, device_name, token, now)
             return Login(user, device, token, new)
 
         return await self._db.write(login)
 
-    async def _add_device(self, conn: AsyncConnection, user_id: str, name: str, token: str, now: float) -> Device:
+    def _add_device(self, conn: Connection, user_id: str, name: str, token: str, now: float) -> Device:
         device_id = ids.new_id("d")
-        await q.insert_device(conn, device_id, user_id, name[:64], ids.hash_token(token), now)
+        q.insert_device(conn, device_id, user_id, name[:64], ids.hash_token(token), now)
         return Device(device_id, user_id, name[:64], now, None, None)
 
     async def create_user(self, raw_phone: str, name: str, device_name: str = "provisioned") -> Login:
@@ -150,14 +150,14 @@ class AccountService:
         now = self._clock.now()
         token = ids.new_token()
 
-        async def op(conn: AsyncConnection) -> Login:
-            if await q.get_user_by_phone(conn, number) is not None:
+        def op(conn: Connection) -> Login:
+            if q.get_user_by_phone(conn, number) is not None:
                 raise Conflict(f"{number} already has an account", code="user_exists")
             user_id = ids.new_id("u")
-            await q.insert_user(conn, user_id, number, name[:64], now)
-            user = await q.get_user(conn, user_id)
+            q.insert_user(conn, user_id, number, name[:64], now)
+            user = q.get_user(conn, user_id)
             assert user is not None
-            device = await self._add_device(conn, user_id, device_name, token, now)
+            device = self._add_device(conn, user_id, device_name, token, now)
             return Login(user, device, token, True)
 
         return await self._db.write(op)
@@ -168,8 +168,8 @@ class AccountService:
         if not token:
             raise Unauthorized("missing token")
 
-        async def op(conn: AsyncConnection) -> Device | None:
-            return await q.device_by_token_hash(conn, ids.hash_token(token))
+        def op(conn: Connection) -> Device | None:
+            return q.device_by_token_hash(conn, ids.hash_token(token))
 
         device = await self._db.read(op)
         if device is None:
@@ -204,13 +204,13 @@ class AccountService:
         """A user's profile as `viewer_id` may see it, and whether the phone number may be shown: only to the
         user, to someone who has the number in their contacts, or to someone they share a conversation with."""
 
-        async def op(conn: AsyncConnection) -> tuple[User | None, bool]:
-            user = await q.get_user(conn, user_id)
+        def op(conn: Connection) -> tuple[User | None, bool]:
+            user = q.get_user(conn, user_id)
             if user is None:
                 return None, False
-            if viewer_id == user_id or await q.has_contact(conn, viewer_id, user.phone):
+            if viewer_id == user_id or q.has_contact(conn, viewer_id, user.phone):
                 return user, True
-            return user, await mq.share_conversation(conn, viewer_id, user_id)
+            return user, mq.share_conversation(conn, viewer_id, user_id)
 
         user, show_phone = await self._db.read(op)
         if user is None:

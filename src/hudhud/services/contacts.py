@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import Connection
 
 from hudhud import phone
 from hudhud.clock import Clock
@@ -44,10 +44,10 @@ class ContactService:
         day = self._day()
         budget = self._s.discovery_daily_budget
 
-        async def op(conn: AsyncConnection) -> None:
-            known = await q.contact_phones(conn, owner_id, list(book))
+        def op(conn: Connection) -> None:
+            known = q.contact_phones(conn, owner_id, list(book))
             new = len(book) - len(known)
-            used = await q.discovery_used(conn, owner_id, day)
+            used = q.discovery_used(conn, owner_id, day)
             if used + new > budget:
                 raise ClientError(
                     f"daily contact discovery budget reached ({budget} new numbers a day); try tomorrow",
@@ -55,9 +55,9 @@ class ContactService:
                     status=429,
                     retry_after=86400 - now % 86400,
                 )
-            await q.upsert_contacts(conn, owner_id, book, now)
+            q.upsert_contacts(conn, owner_id, book, now)
             if new:
-                await q.add_discovery_use(conn, owner_id, day, new)
+                q.add_discovery_use(conn, owner_id, day, new)
 
         await self._db.write(op)
         everyone = await self._db.read(lambda c: q.list_contacts(c, owner_id))

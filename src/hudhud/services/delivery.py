@@ -12,10 +12,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import Connection
 
 from hudhud.protocol import server_frames as sf
-from hudhud.services.messaging import MessagingService
+from hudhud.services.messaging import MessagingService, ReceiptView
 from hudhud.store import messages as q
 from hudhud.store.db import Database
 
@@ -33,6 +33,7 @@ class DeviceFeed:
         self._sent: dict[str, int] = {}  # conversation -> last seq sent on this connection
         self._dirty: dict[str, int] = {}  # conversation -> highest seq a notice announced
         self._receipts: set[tuple[str, str]] = set()
+        self._receipts_sent: dict[tuple[str, str], tuple[int, int | None]] = {}
         self._wake = asyncio.Event()
         self.synced = False
 
@@ -63,7 +64,7 @@ class DeviceFeed:
             for conv_id, reader_id in receipts:
                 view = await self._messaging.receipt_for(self.user_id, conv_id, reader_id)
                 if view is not None:
-                    await send(sf.receipt(view.conversation_id, view.user_id, view.delivered_seq, view.read_seq))
+                    await self._send_receipt(view, send)
 
     async def _catch_up(self, send: Send) -> None:
         starts = await self._db.read(lambda c: q.sync_starts(c, self.device_id, self.user_id))
@@ -73,15 +74,25 @@ class DeviceFeed:
         # user's own are included: they keep read state in step across the user's devices.
         for summary in await self._messaging.conversations(self.user_id):
             for view in summary.receipts:
-                await send(sf.receipt(view.conversation_id, view.user_id, view.delivered_seq, view.read_seq))
+                await self._send_receipt(view, send)
+
+    async def _send_receipt(self, view: ReceiptView, send: Send) -> None:
+        # Only what this viewer can see, and only when it changed: a hidden read position moving must not
+        # reach the viewer even as an unchanged frame, or its timing would tell.
+        key = (view.conversation_id, view.user_id)
+        value = (view.delivered_seq, view.read_seq)
+        if self._receipts_sent.get(key) == value:
+            return
+        self._receipts_sent[key] = value
+        await send(sf.receipt(view.conversation_id, view.user_id, view.delivered_seq, view.read_seq))
 
     async def _drain_one(self, conv_id: str, send: Send) -> None:
         if conv_id in self._sent:
             await self._drain(conv_id, self._sent[conv_id], None, send)
             return
 
-        async def window(conn: AsyncConnection) -> tuple[int, int]:
-            return await q.resume_position(conn, self.device_id, self.user_id, conv_id)
+        def window(conn: Connection) -> tuple[int, int]:
+            return q.resume_position(conn, self.device_id, self.user_id, conv_id)
 
         start, end = await self._db.read(window)
         if end > start:

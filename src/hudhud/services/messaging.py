@@ -11,7 +11,7 @@ from collections.abc import Awaitable
 from dataclasses import dataclass
 
 import orjson
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import Connection
 
 from hudhud import ids
 from hudhud.bus import Bus
@@ -115,25 +115,26 @@ class MessagingService:
         new_conv_id = ids.new_id("c")
         clock = self._clock
 
-        async def op(conn: AsyncConnection) -> tuple[SendResult, list[str]]:
+        def op(conn: Connection) -> tuple[SendResult, list[str]]:
             now = clock.now()  # taken inside the writer, so timestamps follow sequence order
-            earlier = await q.find_by_client_id(conn, device_id, client_msg_id)
+            earlier = q.find_by_client_id(conn, device_id, client_msg_id)
             if earlier is not None:
                 return SendResult(earlier.conversation_id, earlier.seq, earlier.created_at, client_msg_id, True), []
             if conversation_id is not None:
-                member = await q.get_member(conn, conversation_id, user_id)
+                member = q.get_member(conn, conversation_id, user_id)
                 if member is None or member.left_seq is not None:
                     raise NotMember("you are not a member of this conversation")
                 conv_id = conversation_id
             else:
                 assert to_user is not None
-                if await aq.get_user(conn, to_user) is None:
-                    raise NotFound("no such user")
-                conv_id = await q.find_direct(conn, user_id, to_user) or await q.create_direct(
-                    conn, new_conv_id, user_id, to_user, now
-                )
-            seq = await q.append_message(conn, conv_id, user_id, device_id, client_msg_id, content, now)
-            audience = [m.user_id for m in await q.list_members(conn, conv_id) if m.left_seq is None]
+                existing = q.find_direct(conn, user_id, to_user)
+                if existing is None:
+                    if aq.get_user(conn, to_user) is None:
+                        raise NotFound("no such user")
+                    existing = q.create_direct(conn, new_conv_id, user_id, to_user, now)
+                conv_id = existing
+            seq = q.append_message(conn, conv_id, user_id, device_id, client_msg_id, content, now)
+            audience = q.active_member_ids(conn, conv_id)
             return SendResult(conv_id, seq, now, client_msg_id, False), audience
 
         return self._announce(self._db.submit(op))
@@ -159,17 +160,16 @@ class MessagingService:
         if not isinstance(seq, int) or isinstance(seq, bool) or seq < 0:
             raise InvalidRequest("seq is a non-negative integer")
 
-        async def op(conn: AsyncConnection) -> list[str]:
-            member = await q.get_member(conn, conversation_id, user_id)
-            if member is None:
+        def op(conn: Connection) -> list[str]:
+            found = q.member_position(conn, conversation_id, user_id)
+            if found is None:
                 raise NotMember("you are not a member of this conversation")
-            conv = await q.get_conversation(conn, conversation_id)
-            assert conv is not None
-            if seq > conv.last_seq:
-                raise InvalidRequest(f"seq {seq} is beyond the last message ({conv.last_seq})")
+            member, last_seq = found
+            if seq > last_seq:
+                raise InvalidRequest(f"seq {seq} is beyond the last message ({last_seq})")
             if device_id is not None:
-                await q.advance_cursor(conn, device_id, conversation_id, seq)
-            moved = await q.advance_watermarks(
+                q.advance_cursor(conn, device_id, conversation_id, seq)
+            moved = q.advance_watermarks(
                 conn, conversation_id, user_id, delivered=0 if read else seq, read=seq if read else 0
             )
             if moved is None:
@@ -177,10 +177,10 @@ class MessagingService:
             if moved.delivered_seq == member.delivered_seq:
                 # Only the read position moved. Someone who does not share read receipts must not reveal even
                 # the moment they read: tell only their own devices.
-                reader = await aq.get_user(conn, user_id)
+                reader = aq.get_user(conn, user_id)
                 if reader is not None and not reader.read_receipts:
                     return [user_id]
-            return [m.user_id for m in await q.list_members(conn, conversation_id) if m.left_seq is None]
+            return q.active_member_ids(conn, conversation_id)
 
         audience = await self._db.write(op)
         notice = {"t": "rcpt", "c": conversation_id, "u": user_id}
@@ -199,9 +199,9 @@ class MessagingService:
                 await self._bus.publish(f"user:{m.user_id}", notice)
 
     async def receipt_for(self, viewer_id: str, conversation_id: str, reader_id: str) -> ReceiptView | None:
-        async def op(conn: AsyncConnection) -> ReceiptView | None:
-            member = await q.get_member(conn, conversation_id, reader_id)
-            users = await aq.get_users(conn, [viewer_id, reader_id])
+        def op(conn: Connection) -> ReceiptView | None:
+            member = q.get_member(conn, conversation_id, reader_id)
+            users = aq.get_users(conn, [viewer_id, reader_id])
             if member is None or viewer_id not in users or reader_id not in users:
                 return None
             return receipt_view(users[viewer_id], member, users[reader_id])
@@ -209,12 +209,12 @@ class MessagingService:
         return await self._db.read(op)
 
     async def conversations(self, user_id: str) -> list[ConversationSummary]:
-        async def op(conn: AsyncConnection) -> list[ConversationSummary]:
-            mine = await q.user_conversations(conn, user_id)
+        def op(conn: Connection) -> list[ConversationSummary]:
+            mine = q.user_conversations(conn, user_id)
             conv_ids = [c.id for c, _ in mine]
-            all_members = await q.members_of_many(conn, conv_ids)
-            users = await aq.get_users(conn, [m.user_id for ms in all_members.values() for m in ms] + [user_id])
-            lasts = await q.last_messages(conn, conv_ids)
+            all_members = q.members_of_many(conn, conv_ids)
+            users = aq.get_users(conn, [m.user_id for ms in all_members.values() for m in ms] + [user_id])
+            lasts = q.last_messages(conn, conv_ids)
             out = []
             for conv, me in mine:
                 ms = all_members.get(conv.id, [])
@@ -232,13 +232,13 @@ class MessagingService:
     ) -> tuple[list[Message], list[ReceiptView]]:
         limit = max(1, min(limit, 500))
 
-        async def op(conn: AsyncConnection) -> tuple[list[Message], list[ReceiptView]]:
-            member = await q.get_member(conn, conversation_id, user_id)
+        def op(conn: Connection) -> tuple[list[Message], list[ReceiptView]]:
+            member = q.get_member(conn, conversation_id, user_id)
             if member is None:
                 raise NotMember("you are not a member of this conversation")
-            msgs = await q.history(conn, conversation_id, member, before, limit)
-            ms = await q.list_members(conn, conversation_id)
-            users = await aq.get_users(conn, [m.user_id for m in ms] + [user_id])
+            msgs = q.history(conn, conversation_id, member, before, limit)
+            ms = q.list_members(conn, conversation_id)
+            users = aq.get_users(conn, [m.user_id for m in ms] + [user_id])
             return msgs, [receipt_view(users[user_id], m, users[m.user_id]) for m in ms]
 
         return await self._db.read(op)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import Connection
 
 from hudhud.bus import Bus
 from hudhud.clock import Clock
@@ -51,8 +51,8 @@ class PresenceService:
     async def view(self, viewer_id: str, user_id: str) -> PresenceView:
         """What `viewer_id` may see of `user_id`'s presence."""
 
-        async def op(conn: AsyncConnection) -> PresenceView:
-            users = await aq.get_users(conn, [viewer_id, user_id])
+        def op(conn: Connection) -> PresenceView:
+            users = aq.get_users(conn, [viewer_id, user_id])
             target, viewer = users.get(user_id), users.get(viewer_id)
             if target is None or viewer is None:
                 return PresenceView(user_id, "hidden", None)
@@ -60,7 +60,7 @@ class PresenceService:
                 setting = target.last_seen_privacy
                 if setting == "nobody":
                     return PresenceView(user_id, "hidden", None)
-                if setting == "contacts" and not await aq.has_contact(conn, user_id, viewer.phone):
+                if setting == "contacts" and not aq.has_contact(conn, user_id, viewer.phone):
                     return PresenceView(user_id, "hidden", None)
             online = self.is_online(user_id)
             return PresenceView(user_id, "online" if online else "offline", None if online else target.last_seen_at)

@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import Connection, and_, delete, func, insert, select, update
 
 from hudhud.store.records import CodeRow, Contact, Device, User
 from hudhud.store.schema import (
@@ -36,49 +35,49 @@ def _device(row: Any) -> Device:
     return Device(row.id, row.user_id, row.name, row.created_at, row.last_active_at, row.revoked_at)
 
 
-async def get_user(conn: AsyncConnection, user_id: str) -> User | None:
-    row = (await conn.execute(select(users).where(users.c.id == user_id))).first()
+def get_user(conn: Connection, user_id: str) -> User | None:
+    row = (conn.execute(select(users).where(users.c.id == user_id))).first()
     return _user(row) if row else None
 
 
-async def get_user_by_phone(conn: AsyncConnection, phone: str) -> User | None:
-    row = (await conn.execute(select(users).where(users.c.phone == phone))).first()
+def get_user_by_phone(conn: Connection, phone: str) -> User | None:
+    row = (conn.execute(select(users).where(users.c.phone == phone))).first()
     return _user(row) if row else None
 
 
-async def get_users(conn: AsyncConnection, user_ids: Iterable[str]) -> dict[str, User]:
+def get_users(conn: Connection, user_ids: Iterable[str]) -> dict[str, User]:
     ids = list(set(user_ids))
     if not ids:
         return {}
-    rows = (await conn.execute(select(users).where(users.c.id.in_(ids)))).all()
+    rows = (conn.execute(select(users).where(users.c.id.in_(ids)))).all()
     return {r.id: _user(r) for r in rows}
 
 
-async def insert_user(conn: AsyncConnection, user_id: str, phone: str, display_name: str, now: float) -> None:
-    await conn.execute(insert(users).values(id=user_id, phone=phone, display_name=display_name, created_at=now))
+def insert_user(conn: Connection, user_id: str, phone: str, display_name: str, now: float) -> None:
+    conn.execute(insert(users).values(id=user_id, phone=phone, display_name=display_name, created_at=now))
 
 
-async def update_user(conn: AsyncConnection, user_id: str, **values: Any) -> None:
+def update_user(conn: Connection, user_id: str, **values: Any) -> None:
     if values:
-        await conn.execute(update(users).where(users.c.id == user_id).values(**values))
+        conn.execute(update(users).where(users.c.id == user_id).values(**values))
 
 
-async def insert_device(
-    conn: AsyncConnection, device_id: str, user_id: str, name: str, token_hash: str, now: float
+def insert_device(
+    conn: Connection, device_id: str, user_id: str, name: str, token_hash: str, now: float
 ) -> None:
-    await conn.execute(
+    conn.execute(
         insert(devices).values(id=device_id, user_id=user_id, name=name, token_hash=token_hash, created_at=now)
     )
 
 
-async def device_by_token_hash(conn: AsyncConnection, token_hash: str) -> Device | None:
-    row = (await conn.execute(select(devices).where(devices.c.token_hash == token_hash))).first()
+def device_by_token_hash(conn: Connection, token_hash: str) -> Device | None:
+    row = (conn.execute(select(devices).where(devices.c.token_hash == token_hash))).first()
     return _device(row) if row else None
 
 
-async def active_devices(conn: AsyncConnection, user_id: str) -> list[Device]:
+def active_devices(conn: Connection, user_id: str) -> list[Device]:
     rows = (
-        await conn.execute(
+        conn.execute(
             select(devices)
             .where(devices.c.user_id == user_id, devices.c.revoked_at.is_(None))
             .order_by(devices.c.created_at)
@@ -87,8 +86,8 @@ async def active_devices(conn: AsyncConnection, user_id: str) -> list[Device]:
     return [_device(r) for r in rows]
 
 
-async def revoke_device(conn: AsyncConnection, user_id: str, device_id: str, now: float) -> bool:
-    res = await conn.execute(
+def revoke_device(conn: Connection, user_id: str, device_id: str, now: float) -> bool:
+    res = conn.execute(
         update(devices)
         .where(devices.c.id == device_id, devices.c.user_id == user_id, devices.c.revoked_at.is_(None))
         .values(revoked_at=now)
@@ -96,97 +95,97 @@ async def revoke_device(conn: AsyncConnection, user_id: str, device_id: str, now
     return (res.rowcount or 0) > 0
 
 
-async def touch_device(conn: AsyncConnection, device_id: str, now: float) -> None:
-    await conn.execute(update(devices).where(devices.c.id == device_id).values(last_active_at=now))
+def touch_device(conn: Connection, device_id: str, now: float) -> None:
+    conn.execute(update(devices).where(devices.c.id == device_id).values(last_active_at=now))
 
 
 # -- verification codes -------------------------------------------------------------------------------------
 
 
-async def get_code(conn: AsyncConnection, phone: str) -> CodeRow | None:
-    row = (await conn.execute(select(verification_codes).where(verification_codes.c.phone == phone))).first()
+def get_code(conn: Connection, phone: str) -> CodeRow | None:
+    row = (conn.execute(select(verification_codes).where(verification_codes.c.phone == phone))).first()
     return CodeRow(row.phone, row.code_hash, row.created_at, row.expires_at, row.attempts) if row else None
 
 
-async def put_code(conn: AsyncConnection, phone: str, code_hash: str, now: float, expires_at: float) -> None:
-    await conn.execute(delete(verification_codes).where(verification_codes.c.phone == phone))
-    await conn.execute(
+def put_code(conn: Connection, phone: str, code_hash: str, now: float, expires_at: float) -> None:
+    conn.execute(delete(verification_codes).where(verification_codes.c.phone == phone))
+    conn.execute(
         insert(verification_codes).values(
             phone=phone, code_hash=code_hash, created_at=now, expires_at=expires_at, attempts=0
         )
     )
 
 
-async def count_code_attempt(conn: AsyncConnection, phone: str) -> None:
-    await conn.execute(
+def count_code_attempt(conn: Connection, phone: str) -> None:
+    conn.execute(
         update(verification_codes)
         .where(verification_codes.c.phone == phone)
         .values(attempts=verification_codes.c.attempts + 1)
     )
 
 
-async def delete_code(conn: AsyncConnection, phone: str) -> None:
-    await conn.execute(delete(verification_codes).where(verification_codes.c.phone == phone))
+def delete_code(conn: Connection, phone: str) -> None:
+    conn.execute(delete(verification_codes).where(verification_codes.c.phone == phone))
 
 
-async def code_sends_since(
-    conn: AsyncConnection, *, phone: str | None = None, client_ip: str | None = None, since: float
+def code_sends_since(
+    conn: Connection, *, phone: str | None = None, client_ip: str | None = None, since: float
 ) -> list[float]:
     q = select(code_sends.c.sent_at).where(code_sends.c.sent_at >= since)
     if phone is not None:
         q = q.where(code_sends.c.phone == phone)
     if client_ip is not None:
         q = q.where(code_sends.c.client_ip == client_ip)
-    return [r[0] for r in (await conn.execute(q.order_by(code_sends.c.sent_at))).all()]
+    return [r[0] for r in (conn.execute(q.order_by(code_sends.c.sent_at))).all()]
 
 
-async def record_code_send(conn: AsyncConnection, phone: str, client_ip: str, now: float) -> None:
-    await conn.execute(insert(code_sends).values(phone=phone, client_ip=client_ip, sent_at=now))
+def record_code_send(conn: Connection, phone: str, client_ip: str, now: float) -> None:
+    conn.execute(insert(code_sends).values(phone=phone, client_ip=client_ip, sent_at=now))
     # Old rows are no use to the throttle; keep the table small.
-    await conn.execute(delete(code_sends).where(code_sends.c.sent_at < now - 86400))
+    conn.execute(delete(code_sends).where(code_sends.c.sent_at < now - 86400))
 
 
 # -- contacts and discovery ---------------------------------------------------------------------------------
 
 
-async def list_contacts(conn: AsyncConnection, owner_id: str) -> list[Contact]:
+def list_contacts(conn: Connection, owner_id: str) -> list[Contact]:
     q = (
         select(contacts.c.phone, contacts.c.name, users.c.id, users.c.display_name)
         .select_from(contacts.outerjoin(users, users.c.phone == contacts.c.phone))
         .where(contacts.c.owner_id == owner_id)
         .order_by(contacts.c.name, contacts.c.phone)
     )
-    return [Contact(r[0], r[1], r[2], r[3]) for r in (await conn.execute(q)).all()]
+    return [Contact(r[0], r[1], r[2], r[3]) for r in (conn.execute(q)).all()]
 
 
-async def contact_phones(conn: AsyncConnection, owner_id: str, phones: Sequence[str]) -> set[str]:
+def contact_phones(conn: Connection, owner_id: str, phones: Sequence[str]) -> set[str]:
     if not phones:
         return set()
-    rows = await conn.execute(
+    rows = conn.execute(
         select(contacts.c.phone).where(contacts.c.owner_id == owner_id, contacts.c.phone.in_(list(phones)))
     )
     return {r[0] for r in rows.all()}
 
 
-async def upsert_contacts(conn: AsyncConnection, owner_id: str, entries: dict[str, str], now: float) -> None:
-    existing = await contact_phones(conn, owner_id, list(entries))
+def upsert_contacts(conn: Connection, owner_id: str, entries: dict[str, str], now: float) -> None:
+    existing = contact_phones(conn, owner_id, list(entries))
     for phone, name in entries.items():
         if phone in existing:
-            await conn.execute(
+            conn.execute(
                 update(contacts).where(contacts.c.owner_id == owner_id, contacts.c.phone == phone).values(name=name)
             )
         else:
-            await conn.execute(insert(contacts).values(owner_id=owner_id, phone=phone, name=name, added_at=now))
+            conn.execute(insert(contacts).values(owner_id=owner_id, phone=phone, name=name, added_at=now))
 
 
-async def delete_contact(conn: AsyncConnection, owner_id: str, phone: str) -> bool:
-    res = await conn.execute(delete(contacts).where(contacts.c.owner_id == owner_id, contacts.c.phone == phone))
+def delete_contact(conn: Connection, owner_id: str, phone: str) -> bool:
+    res = conn.execute(delete(contacts).where(contacts.c.owner_id == owner_id, contacts.c.phone == phone))
     return (res.rowcount or 0) > 0
 
 
-async def has_contact(conn: AsyncConnection, owner_id: str, phone: str) -> bool:
+def has_contact(conn: Connection, owner_id: str, phone: str) -> bool:
     row = (
-        await conn.execute(
+        conn.execute(
             select(func.count())
             .select_from(contacts)
             .where(and_(contacts.c.owner_id == owner_id, contacts.c.phone == phone))
@@ -195,23 +194,23 @@ async def has_contact(conn: AsyncConnection, owner_id: str, phone: str) -> bool:
     return bool(row)
 
 
-async def discovery_used(conn: AsyncConnection, user_id: str, day: str) -> int:
+def discovery_used(conn: Connection, user_id: str, day: str) -> int:
     row = (
-        await conn.execute(
+        conn.execute(
             select(discovery_usage.c.used).where(discovery_usage.c.user_id == user_id, discovery_usage.c.day == day)
         )
     ).first()
     return int(row[0]) if row else 0
 
 
-async def add_discovery_use(conn: AsyncConnection, user_id: str, day: str, n: int) -> None:
-    used = await discovery_used(conn, user_id, day)
+def add_discovery_use(conn: Connection, user_id: str, day: str, n: int) -> None:
+    used = discovery_used(conn, user_id, day)
     if used:
-        await conn.execute(
+        conn.execute(
             update(discovery_usage)
             .where(discovery_usage.c.user_id == user_id, discovery_usage.c.day == day)
             .values(used=used + n)
         )
     else:
-        await conn.execute(insert(discovery_usage).values(user_id=user_id, day=day, used=n))
-    await conn.execute(delete(discovery_usage).where(discovery_usage.c.user_id == user_id, discovery_usage.c.day < day))
+        conn.execute(insert(discovery_usage).values(user_id=user_id, day=day, used=n))
+    conn.execute(delete(discovery_usage).where(discovery_usage.c.user_id == user_id, discovery_usage.c.day < day))

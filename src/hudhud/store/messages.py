@@ -10,15 +10,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import and_, func, insert, literal, or_, select, update
+from sqlalchemy import Connection, and_, func, insert, literal, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hudhud.store.records import Conversation, Member, Message
 from hudhud.store.schema import conversations, device_cursors, members, messages
 
 
-def _insert(conn: AsyncConnection, table: Any) -> Any:
+def _insert(conn: Connection, table: Any) -> Any:
     """An INSERT that knows ON CONFLICT on both engines."""
     if conn.dialect.name == "postgresql":
         return postgresql.insert(table)
@@ -47,23 +46,23 @@ def direct_key(a: str, b: str) -> str:
     return ":".join(sorted((a, b)))
 
 
-async def find_direct(conn: AsyncConnection, a: str, b: str) -> str | None:
-    row = await conn.execute(select(conversations.c.id).where(conversations.c.direct_key == direct_key(a, b)))
+def find_direct(conn: Connection, a: str, b: str) -> str | None:
+    row = conn.execute(select(conversations.c.id).where(conversations.c.direct_key == direct_key(a, b)))
     found = row.first()
     return str(found[0]) if found else None
 
 
-async def create_direct(conn: AsyncConnection, conv_id: str, a: str, b: str, now: float) -> str:
+def create_direct(conn: Connection, conv_id: str, a: str, b: str, now: float) -> str:
     """Create the direct conversation of a and b, or return the one another node created first."""
-    await conn.execute(
+    conn.execute(
         _insert(conn, conversations)
         .values(id=conv_id, kind="direct", direct_key=direct_key(a, b), last_seq=0, created_at=now)
         .on_conflict_do_nothing()
     )
-    existing = await find_direct(conn, a, b)
+    existing = find_direct(conn, a, b)
     assert existing is not None
     for user_id in {a, b}:
-        await conn.execute(
+        conn.execute(
             _insert(conn, members)
             .values(conversation_id=existing, user_id=user_id, role="member", joined_seq=0)
             .on_conflict_do_nothing()
@@ -71,56 +70,73 @@ async def create_direct(conn: AsyncConnection, conv_id: str, a: str, b: str, now
     return existing
 
 
-async def share_conversation(conn: AsyncConnection, a: str, b: str) -> bool:
+def share_conversation(conn: Connection, a: str, b: str) -> bool:
     other = members.alias("other")
     q = (
         select(func.count())
         .select_from(members.join(other, other.c.conversation_id == members.c.conversation_id))
         .where(members.c.user_id == a, other.c.user_id == b)
     )
-    return bool((await conn.execute(q)).scalar_one())
+    return bool((conn.execute(q)).scalar_one())
 
 
-async def get_conversation(conn: AsyncConnection, conv_id: str) -> Conversation | None:
-    row = (await conn.execute(select(conversations).where(conversations.c.id == conv_id))).first()
+def get_conversation(conn: Connection, conv_id: str) -> Conversation | None:
+    row = (conn.execute(select(conversations).where(conversations.c.id == conv_id))).first()
     return Conversation(row.id, row.kind, row.last_seq, row.created_at) if row else None
 
 
-async def get_member(conn: AsyncConnection, conv_id: str, user_id: str) -> Member | None:
+def get_member(conn: Connection, conv_id: str, user_id: str) -> Member | None:
     row = (
-        await conn.execute(select(members).where(members.c.conversation_id == conv_id, members.c.user_id == user_id))
+        conn.execute(select(members).where(members.c.conversation_id == conv_id, members.c.user_id == user_id))
     ).first()
     return _member(row) if row else None
 
 
-async def list_members(conn: AsyncConnection, conv_id: str) -> list[Member]:
+def member_position(conn: Connection, conv_id: str, user_id: str) -> tuple[Member, int] | None:
+    """The user's membership row and the conversation's last seq, in one query."""
+    row = conn.execute(
+        select(members, conversations.c.last_seq)
+        .join(conversations, conversations.c.id == members.c.conversation_id)
+        .where(members.c.conversation_id == conv_id, members.c.user_id == user_id)
+    ).first()
+    return (_member(row), int(row.last_seq)) if row else None
+
+
+def active_member_ids(conn: Connection, conv_id: str) -> list[str]:
+    rows = conn.execute(
+        select(members.c.user_id).where(members.c.conversation_id == conv_id, members.c.left_seq.is_(None))
+    ).all()
+    return [r[0] for r in rows]
+
+
+def list_members(conn: Connection, conv_id: str) -> list[Member]:
     rows = (
-        await conn.execute(select(members).where(members.c.conversation_id == conv_id).order_by(members.c.user_id))
+        conn.execute(select(members).where(members.c.conversation_id == conv_id).order_by(members.c.user_id))
     ).all()
     return [_member(r) for r in rows]
 
 
-async def find_by_client_id(conn: AsyncConnection, device_id: str, client_msg_id: str) -> Message | None:
+def find_by_client_id(conn: Connection, device_id: str, client_msg_id: str) -> Message | None:
     row = (
-        await conn.execute(
+        conn.execute(
             select(messages).where(messages.c.sender_device_id == device_id, messages.c.client_msg_id == client_msg_id)
         )
     ).first()
     return _message(row) if row else None
 
 
-async def append_message(
-    conn: AsyncConnection, conv_id: str, sender_id: str, device_id: str, client_msg_id: str, content: bytes, now: float
+def append_message(
+    conn: Connection, conv_id: str, sender_id: str, device_id: str, client_msg_id: str, content: bytes, now: float
 ) -> int:
     seq = (
-        await conn.execute(
+        conn.execute(
             update(conversations)
             .where(conversations.c.id == conv_id)
             .values(last_seq=conversations.c.last_seq + 1)
             .returning(conversations.c.last_seq)
         )
     ).scalar_one()
-    await conn.execute(
+    conn.execute(
         insert(messages).values(
             conversation_id=conv_id,
             seq=seq,
@@ -134,7 +150,7 @@ async def append_message(
     return int(seq)
 
 
-async def sync_starts(conn: AsyncConnection, device_id: str, user_id: str) -> dict[str, tuple[int, int]]:
+def sync_starts(conn: Connection, device_id: str, user_id: str) -> dict[str, tuple[int, int]]:
     """For every conversation of the user with something this device has not acknowledged:
     conversation id -> (position to resume after, last visible seq)."""
     cursor = func.coalesce(device_cursors.c.acked_seq, literal(0))
@@ -158,66 +174,67 @@ async def sync_starts(conn: AsyncConnection, device_id: str, user_id: str) -> di
         .where(members.c.user_id == user_id)
     )
     out: dict[str, tuple[int, int]] = {}
-    for row in (await conn.execute(q)).all():
+    for row in (conn.execute(q)).all():
         if row.end > row.start:
             out[row.conversation_id] = (int(row.start), int(row.end))
     return out
 
 
-async def resume_position(conn: AsyncConnection, device_id: str, user_id: str, conv_id: str) -> tuple[int, int]:
+def resume_position(conn: Connection, device_id: str, user_id: str, conv_id: str) -> tuple[int, int]:
     """(position to resume after, last visible seq) for one conversation; (0, 0) if not a member."""
-    member = await get_member(conn, conv_id, user_id)
+    member = get_member(conn, conv_id, user_id)
     if member is None:
         return (0, 0)
     row = (
-        await conn.execute(
+        conn.execute(
             select(device_cursors.c.acked_seq).where(
                 device_cursors.c.device_id == device_id, device_cursors.c.conversation_id == conv_id
             )
         )
     ).first()
-    conv = await get_conversation(conn, conv_id)
+    conv = get_conversation(conn, conv_id)
     last = conv.last_seq if conv else 0
     end = member.left_seq if member.left_seq is not None else last
     return (max(int(row[0]) if row else 0, member.joined_seq), end)
 
 
-async def fetch_after(conn: AsyncConnection, conv_id: str, after: int, until: int | None, limit: int) -> list[Message]:
+def fetch_after(conn: Connection, conv_id: str, after: int, until: int | None, limit: int) -> list[Message]:
     q = select(messages).where(messages.c.conversation_id == conv_id, messages.c.seq > after)
     if until is not None:
         q = q.where(messages.c.seq <= until)
-    rows = (await conn.execute(q.order_by(messages.c.seq).limit(limit))).all()
+    rows = (conn.execute(q.order_by(messages.c.seq).limit(limit))).all()
     return [_message(r) for r in rows]
 
 
-async def history(conn: AsyncConnection, conv_id: str, member: Member, before: int | None, limit: int) -> list[Message]:
+def history(conn: Connection, conv_id: str, member: Member, before: int | None, limit: int) -> list[Message]:
     """The newest `limit` messages visible to `member` before seq `before`, oldest first."""
     q = select(messages).where(messages.c.conversation_id == conv_id, messages.c.seq > member.joined_seq)
     if member.left_seq is not None:
         q = q.where(messages.c.seq <= member.left_seq)
     if before is not None:
         q = q.where(messages.c.seq < before)
-    rows = (await conn.execute(q.order_by(messages.c.seq.desc()).limit(limit))).all()
+    rows = (conn.execute(q.order_by(messages.c.seq.desc()).limit(limit))).all()
     return [_message(r) for r in reversed(rows)]
 
 
-async def advance_cursor(conn: AsyncConnection, device_id: str, conv_id: str, seq: int) -> None:
+def advance_cursor(conn: Connection, device_id: str, conv_id: str, seq: int) -> None:
     stmt = _insert(conn, device_cursors).values(device_id=device_id, conversation_id=conv_id, acked_seq=seq)
     stmt = stmt.on_conflict_do_update(
         index_elements=[device_cursors.c.device_id, device_cursors.c.conversation_id],
         set_={"acked_seq": stmt.excluded.acked_seq},
         where=stmt.excluded.acked_seq > device_cursors.c.acked_seq,
     )
-    await conn.execute(stmt)
+    conn.execute(stmt)
 
 
-async def advance_watermarks(
-    conn: AsyncConnection, conv_id: str, user_id: str, *, delivered: int = 0, read: int = 0
+def advance_watermarks(
+    conn: Connection, conv_id: str, user_id: str, *, delivered: int = 0, read: int = 0
 ) -> Member | None:
     """Raise the user's delivered/read watermarks (reading implies delivery). Returns the member row if
     anything moved, else None."""
     delivered = max(delivered, read)
-    res = await conn.execute(
+    greatest = func.max if conn.dialect.name == "sqlite" else func.greatest
+    row = conn.execute(
         update(members)
         .where(
             members.c.conversation_id == conv_id,
@@ -225,20 +242,15 @@ async def advance_watermarks(
             or_(members.c.delivered_seq < delivered, members.c.read_seq < read),
         )
         .values(
-            delivered_seq=func.max(members.c.delivered_seq, delivered)
-            if conn.dialect.name == "sqlite"
-            else func.greatest(members.c.delivered_seq, delivered),
-            read_seq=func.max(members.c.read_seq, read)
-            if conn.dialect.name == "sqlite"
-            else func.greatest(members.c.read_seq, read),
+            delivered_seq=greatest(members.c.delivered_seq, delivered),
+            read_seq=greatest(members.c.read_seq, read),
         )
-    )
-    if not res.rowcount:
-        return None
-    return await get_member(conn, conv_id, user_id)
+        .returning(*members.c)
+    ).first()
+    return _member(row) if row else None
 
 
-async def user_conversations(conn: AsyncConnection, user_id: str) -> list[tuple[Conversation, Member]]:
+def user_conversations(conn: Connection, user_id: str) -> list[tuple[Conversation, Member]]:
     q = (
         select(conversations, members)
         .select_from(members.join(conversations, conversations.c.id == members.c.conversation_id))
@@ -246,7 +258,7 @@ async def user_conversations(conn: AsyncConnection, user_id: str) -> list[tuple[
         .order_by(conversations.c.created_at)
     )
     out = []
-    for r in (await conn.execute(q)).all():
+    for r in (conn.execute(q)).all():
         m = r._mapping
         out.append(
             (
@@ -270,17 +282,17 @@ async def user_conversations(conn: AsyncConnection, user_id: str) -> list[tuple[
     return out
 
 
-async def members_of_many(conn: AsyncConnection, conv_ids: list[str]) -> dict[str, list[Member]]:
+def members_of_many(conn: Connection, conv_ids: list[str]) -> dict[str, list[Member]]:
     if not conv_ids:
         return {}
-    rows = (await conn.execute(select(members).where(members.c.conversation_id.in_(conv_ids)))).all()
+    rows = (conn.execute(select(members).where(members.c.conversation_id.in_(conv_ids)))).all()
     out: dict[str, list[Member]] = {}
     for r in rows:
         out.setdefault(r.conversation_id, []).append(_member(r))
     return out
 
 
-async def last_messages(conn: AsyncConnection, conv_ids: list[str]) -> dict[str, Message]:
+def last_messages(conn: Connection, conv_ids: list[str]) -> dict[str, Message]:
     if not conv_ids:
         return {}
     q = (
@@ -291,4 +303,4 @@ async def last_messages(conn: AsyncConnection, conv_ids: list[str]) -> dict[str,
         )
         .where(messages.c.conversation_id.in_(conv_ids))
     )
-    return {r.conversation_id: _message(r) for r in (await conn.execute(q)).all()}
+    return {r.conversation_id: _message(r) for r in (conn.execute(q)).all()}
