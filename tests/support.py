@@ -239,6 +239,8 @@ async def running_server(
     tmp: Path, *, database_url: str = "", clock: Clock | None = None, **overrides: Any
 ) -> AsyncIterator[ServerHandle]:
     sms = SmsSink()
+    # Bulk tests send thousands of messages a second; the rate limit has tests of its own.
+    overrides.setdefault("messages_per_minute", 0)
     async with serve_asgi(sms.app) as sms_url:
         settings = Settings(
             data_dir=tmp / "var",

@@ -27,7 +27,7 @@ def admin_create(data_dir: Path, phone: str) -> dict[str, str]:
 
 
 async def start_server(data_dir: Path, port: int, durability: str) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "HUDHUD_LOG_LEVEL": "warning"}
+    env = {**os.environ, "HUDHUD_LOG_LEVEL": "warning", "HUDHUD_MESSAGES_PER_MINUTE": "0"}
     args = [*HUDHUD, "serve", "--port", str(port), "--data-dir", str(data_dir), "--durability", durability]
     # Starting a process does not block the loop for long.
     proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # noqa: ASYNC220

@@ -18,7 +18,7 @@ def test_error_table_matches_the_code():
 
 def test_every_client_frame_is_documented():
     kinds = set(re.findall(r'kind == "([a-z_]+)"', Path(frames.__file__).read_text()))
-    assert kinds == {"send", "ack", "read", "typing", "presence_subscribe", "ping", "hello"}
+    assert kinds == {"send", "forward", "broadcast", "ack", "read", "typing", "presence_subscribe", "ping", "hello"}
     for kind in kinds:
         assert f"#### `{kind}`" in PROTOCOL, kind
 
@@ -33,9 +33,10 @@ def test_every_server_frame_is_documented():
 
 
 def test_every_rest_route_is_documented():
+    from hudhud.web.groups_rest import router as groups
     from hudhud.web.rest import router
 
-    for route in router.routes:
+    for route in [*router.routes, *groups.routes]:
         for method in route.methods:  # type: ignore[attr-defined]
             assert f"`{method} {route.path}`" in PROTOCOL, f"{method} {route.path}"  # type: ignore[attr-defined]
 

@@ -74,7 +74,7 @@ async def test_sequence_is_gapless_under_concurrent_writes(db):
     assert sorted(seqs) == list(range(1, 201))
     # Group commit: the 200 writes shared far fewer transactions.
     assert db.batches < 200
-    page = await db.read(lambda c: q.fetch_after(c, "c1", 150, None, 500))
+    page = await db.read(lambda c: q.fetch_after(c, "c1", b, 150, 500))
     assert [m.seq for m in page] == list(range(151, 201))
     assert [m.client_msg_id for m in page][:2] == ["m150", "m151"]
 
@@ -136,8 +136,7 @@ async def test_contacts_and_discovery_usage(db):
     await db.write(lambda c: aq.upsert_contacts(c, a, {"+201101234567": "B", "+201501234567": "X"}, 1.0))
     await db.write(lambda c: aq.upsert_contacts(c, a, {"+201101234567": "Badr"}, 2.0))
     book = await db.read(lambda c: aq.list_contacts(c, a))
-    assert [(x.phone, x.name, x.user_id) for x in book] == [("+201101234567", "Badr", b),
-                                                            ("+201501234567", "X", None)]
+    assert [(x.phone, x.name, x.user_id) for x in book] == [("+201101234567", "Badr", b), ("+201501234567", "X", None)]
     await db.write(lambda c: aq.add_discovery_use(c, a, "2026-01-01", 3))
     await db.write(lambda c: aq.add_discovery_use(c, a, "2026-01-01", 4))
     assert await db.read(lambda c: aq.discovery_used(c, a, "2026-01-01")) == 7

@@ -10,9 +10,12 @@ from hudhud.clock import Clock, SystemClock
 from hudhud.config import Settings
 from hudhud.gateways.sms import ConsoleSms, SmsGateway, WebhookSms
 from hudhud.services.accounts import AccountService
+from hudhud.services.broadcasts import BroadcastService
 from hudhud.services.contacts import ContactService
+from hudhud.services.groups import GroupService
 from hudhud.services.messaging import MessagingService
 from hudhud.services.presence import PresenceService
+from hudhud.services.safety import SafetyService
 from hudhud.store import migrate
 from hudhud.store.db import Database
 
@@ -45,7 +48,10 @@ class Hudhud:
         self.sms = sms or self._make_sms(settings)
         self.accounts = AccountService(self.db, self.bus, self.sms, self.clock, settings)
         self.contacts = ContactService(self.db, self.clock, settings)
-        self.messaging = MessagingService(self.db, self.bus, self.clock, settings)
+        self.safety = SafetyService(self.db, self.bus, self.clock, settings)
+        self.messaging = MessagingService(self.db, self.bus, self.clock, settings, self.safety)
+        self.groups = GroupService(self.db, self.bus, self.clock, settings)
+        self.broadcasts = BroadcastService(self.db, self.clock)
         self.presence = PresenceService(self.db, self.bus, self.clock)
         self.metrics = Metrics()
         self.ready = False

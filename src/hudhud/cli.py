@@ -78,6 +78,54 @@ async def cmd_create_user(args: argparse.Namespace) -> int:
     return 0
 
 
+async def cmd_reports(args: argparse.Namespace) -> int:
+    import datetime as dt
+
+    from hudhud.app import Hudhud
+
+    hub = Hudhud(_server_settings(args))
+    await hub.start()
+    try:
+        reports = await hub.safety.reports(include_closed=args.all)
+        users = {}
+        for r in reports:
+            for uid in (r.reporter_id, r.target_user_id):
+                if uid and uid not in users:
+                    users[uid] = await hub.accounts.get_user(uid)
+    finally:
+        await hub.close()
+    if not reports:
+        print("no open reports")
+    for r in reports:
+        when = dt.datetime.fromtimestamp(r.created_at, dt.UTC).strftime("%Y-%m-%d %H:%M")
+        target = users[r.target_user_id].phone + f" ({r.target_user_id})" if r.target_user_id else "-"
+        print(
+            f"{r.id}  {when}  [{r.status}]  by {users[r.reporter_id].phone}  against {target}"
+            f"  chat {r.conversation_id or '-'}"
+        )
+        if r.reason:
+            print(f"    reason: {r.reason}")
+        for m in r.evidence:
+            print(f"    #{m['seq']} {m['sender_id']}: {m['content']}")
+    return 0
+
+
+async def cmd_moderate(args: argparse.Namespace) -> int:
+    from hudhud.app import Hudhud
+
+    hub = Hudhud(_server_settings(args))
+    await hub.start()
+    try:
+        who = args.user
+        if not who.startswith("u"):
+            who = hub.accounts.normalize(who)
+        user = await hub.safety.moderate(who, args.action)
+    finally:
+        await hub.close()
+    print(f"{user.phone} ({user.id}): status {user.status}, warnings {user.warnings}")
+    return 0
+
+
 async def cmd_migrate(args: argparse.Namespace) -> int:
     from hudhud.store import migrate
 
@@ -114,6 +162,19 @@ def build_parser() -> argparse.ArgumentParser:
     cu.add_argument("--device-name", default="provisioned")
     _add_server_flags(cu)
     cu.set_defaults(func=cmd_create_user)
+    rp = admin_sub.add_parser("reports", help="list reports of users and groups")
+    rp.add_argument("--all", action="store_true", help="include closed reports")
+    _add_server_flags(rp)
+    rp.set_defaults(func=cmd_reports)
+    for action, text in (
+        ("warn", "record a warning on an account"),
+        ("suspend", "suspend an account: it can no longer log in, connect or send"),
+        ("restore", "restore a suspended or throttled account and close its reports"),
+    ):
+        ap = admin_sub.add_parser(action, help=text)
+        ap.add_argument("user", help="user id or phone number")
+        _add_server_flags(ap)
+        ap.set_defaults(func=cmd_moderate, action=action)
     mg = admin_sub.add_parser("migrate", help="apply database migrations")
     mg.add_argument("--revision", default="head")
     _add_server_flags(mg)

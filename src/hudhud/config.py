@@ -37,6 +37,16 @@ class Settings:
     discovery_daily_budget: int = 1000
     max_ws_frame_bytes: int = 256 * 1024
     send_queue_frames: int = 1024
+
+    max_group_size: int = 1024
+    invitation_ttl: float = 72 * 3600
+    # Abuse controls. Rate limits are per account; "strangers" are people not in the sender's contacts.
+    messages_per_minute: int = 120
+    new_stranger_chats_per_day: int = 50
+    complaint_window: float = 24 * 3600  # blocks and reports by distinct users counted over this window
+    complaint_threshold: int = 10  # ... and this many make the account throttled
+    throttle_duration: float = 24 * 3600
+    throttled_messages_per_minute: int = 10
     batch_max: int = 512
 
     extra: dict[str, Any] = field(default_factory=dict)

@@ -45,6 +45,26 @@ class Send:
 
 
 @dataclass(frozen=True, slots=True)
+class Forward:
+    """Forward the message `source` (conversation id, seq) to up to five chats, each given as {"to": user id}
+    or {"conversation_id": id}. The server copies the content and counts the hop. Replies: one `sent` per
+    target, with id "<id>#<index>"."""
+
+    id: str
+    source: tuple[str, int]
+    targets: tuple[dict[str, str], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Broadcast:
+    """Send `content` to each recipient of broadcast list `list_id` as a one-to-one message."""
+
+    id: str
+    list_id: str
+    content: Any
+
+
+@dataclass(frozen=True, slots=True)
 class Ack:
     """This device has everything in `conversation_id` through `seq`."""
 
@@ -78,7 +98,7 @@ class Ping:
     ref: Any
 
 
-ClientFrame = Hello | Send | Ack | Read | Typing | PresenceSubscribe | Ping
+ClientFrame = Hello | Send | Forward | Broadcast | Ack | Read | Typing | PresenceSubscribe | Ping
 
 
 def _str(obj: dict[str, Any], key: str, ref: Any, *, optional: bool = False, max_len: int = 256) -> Any:
@@ -118,6 +138,28 @@ def decode(data: str | bytes) -> tuple[ClientFrame, Any]:
         if "content" not in obj:
             raise ProtocolError("bad_frame", "'content' is missing", ref)
         frame = Send(_str(obj, "id", ref, max_len=64), obj["content"], conv, to)
+    elif kind == "forward":
+        source = obj.get("source")
+        targets = obj.get("targets")
+        if not isinstance(source, dict):
+            raise ProtocolError("bad_frame", "'source' is {conversation_id, seq}", ref)
+        if not isinstance(targets, list) or not targets or len(targets) > 5:
+            raise ProtocolError("bad_frame", "'targets' is a list of 1 to 5 chats", ref)
+        parsed = []
+        for t in targets:
+            if not isinstance(t, dict) or len([k for k in ("to", "conversation_id") if t.get(k)]) != 1:
+                raise ProtocolError("bad_frame", "each target has exactly one of 'to' and 'conversation_id'", ref)
+            key = "to" if t.get("to") else "conversation_id"
+            parsed.append({key: _str(t, key, ref, max_len=64)})
+        frame = Forward(
+            _str(obj, "id", ref, max_len=60),
+            (_str(source, "conversation_id", ref, max_len=64), _int(source, "seq", ref)),
+            tuple(parsed),
+        )
+    elif kind == "broadcast":
+        if "content" not in obj:
+            raise ProtocolError("bad_frame", "'content' is missing", ref)
+        frame = Broadcast(_str(obj, "id", ref, max_len=30), _str(obj, "list_id", ref, max_len=64), obj["content"])
     elif kind == "ack":
         frame = Ack(_str(obj, "conversation_id", ref, max_len=64), _int(obj, "seq", ref))
     elif kind == "read":

@@ -17,16 +17,41 @@ def welcome(v: int, user_id: str, device_id: str, server_time: float) -> bytes:
     return encode({"type": "welcome", "v": v, "user_id": user_id, "device_id": device_id, "server_time": server_time})
 
 
-def deliver(m: Message) -> bytes:
+def envelope(m: Message, viewer_id: str | None = None) -> dict[str, Any]:
+    """The message as clients see it, with its content embedded as stored."""
+    body: dict[str, Any] = {
+        "conversation_id": m.conversation_id,
+        "seq": m.seq,
+        "id": m.client_msg_id,
+        "sender": {"user_id": m.sender_id, "device_id": m.sender_device_id},
+        "ts": m.created_at,
+        "content": orjson.Fragment(m.content),
+    }
+    if m.kind != "user":
+        body["system"] = True
+    if m.forward_count:
+        body["forward_count"] = m.forward_count
+    if m.stranger and viewer_id != m.sender_id:
+        # Only the recipient learns that the sender is not in their contacts; telling the sender would reveal
+        # whether the recipient saved their number.
+        body["stranger"] = True
+    return body
+
+
+def deliver(m: Message, viewer_id: str | None = None) -> bytes:
+    return encode({"type": "deliver", **envelope(m, viewer_id)})
+
+
+def broadcast_sent(ref: Any, client_msg_id: str, list_id: str, total: int, reached: list[dict[str, Any]]) -> bytes:
     return encode(
         {
-            "type": "deliver",
-            "conversation_id": m.conversation_id,
-            "seq": m.seq,
-            "id": m.client_msg_id,
-            "sender": {"user_id": m.sender_id, "device_id": m.sender_device_id},
-            "ts": m.created_at,
-            "content": orjson.Fragment(m.content),
+            "type": "broadcast_sent",
+            "ref": ref,
+            "id": client_msg_id,
+            "list_id": list_id,
+            "total": total,
+            "reached": len(reached),
+            "messages": reached,
         }
     )
 
@@ -78,4 +103,3 @@ def error(code: str, message: str, ref: Any = None, retry_after: float | None = 
 
 def pong(ref: Any) -> bytes:
     return encode({"type": "pong", "ref": ref})
-

@@ -2,8 +2,9 @@
 
     state          accepts                         on anything else
     AWAIT_HELLO    hello                           error not_authenticated, close 4401
-    READY          send ack read typing            hello → error already_authenticated (stays up)
-                   presence_subscribe ping
+    READY          send forward broadcast ack      hello → error already_authenticated (stays up)
+                   read typing presence_subscribe
+                   ping
     CLOSED         nothing
 
 A hello with an unsupported version gets error unsupported_version and close 4400; a bad or revoked token gets

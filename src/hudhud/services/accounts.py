@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hmac
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy import Connection
 
@@ -15,6 +15,7 @@ from hudhud.config import Settings
 from hudhud.errors import ClientError, Conflict, InvalidRequest, NotFound, RateLimited, Unauthorized
 from hudhud.gateways.sms import SmsGateway
 from hudhud.store import accounts as q
+from hudhud.store import groups as gq
 from hudhud.store import messages as mq
 from hudhud.store.db import Database
 from hudhud.store.records import Device, User
@@ -168,14 +169,18 @@ class AccountService:
         if not token:
             raise Unauthorized("missing token")
 
-        def op(conn: Connection) -> Device | None:
-            return q.device_by_token_hash(conn, ids.hash_token(token))
+        def op(conn: Connection) -> tuple[Device | None, str]:
+            device = q.device_by_token_hash(conn, ids.hash_token(token))
+            user = q.get_user(conn, device.user_id) if device else None
+            return device, user.status if user else "active"
 
-        device = await self._db.read(op)
+        device, status = await self._db.read(op)
         if device is None:
             raise Unauthorized("unknown token")
         if device.revoked_at is not None:
             raise ClientError("this device was logged out", code="device_revoked", status=401)
+        if status == "suspended":
+            raise ClientError("this account is suspended", code="account_suspended", status=403)
         return Principal(device.user_id, device.id)
 
     async def touch(self, device_id: str) -> None:
@@ -208,6 +213,9 @@ class AccountService:
             user = q.get_user(conn, user_id)
             if user is None:
                 return None, False
+            if viewer_id != user_id and gq.is_blocked(conn, user_id, viewer_id):
+                # Whoever is blocked sees none of the profile, and so none of its changes.
+                return replace(user, display_name="", about=""), False
             if viewer_id == user_id or q.has_contact(conn, viewer_id, user.phone):
                 return user, True
             return user, mq.share_conversation(conn, viewer_id, user_id)
@@ -230,8 +238,14 @@ class AccountService:
         await self._db.write(lambda c: q.update_user(c, user_id, **values))
         return await self.get_user(user_id)
 
-    async def update_privacy(self, user_id: str, read_receipts: bool | None, last_seen: str | None) -> User:
+    async def update_privacy(
+        self, user_id: str, read_receipts: bool | None, last_seen: str | None, group_add: str | None = None
+    ) -> User:
         values: dict[str, object] = {}
+        if group_add is not None:
+            if group_add not in PRIVACY_LEVELS:
+                raise InvalidRequest("group_add is one of everyone, contacts, nobody")
+            values["group_add_privacy"] = group_add
         if read_receipts is not None:
             values["read_receipts"] = bool(read_receipts)
         if last_seen is not None:

@@ -68,8 +68,8 @@ class DeviceFeed:
 
     async def _catch_up(self, send: Send) -> None:
         starts = await self._db.read(lambda c: q.sync_starts(c, self.device_id, self.user_id))
-        for conv_id, (start, end) in starts.items():
-            await self._drain(conv_id, start, end, send)
+        for conv_id, (start, _end) in starts.items():
+            await self._drain(conv_id, start, send)
         # Current watermarks of every conversation, so a sender who was away sees the ticks it missed. The
         # user's own are included: they keep read state in step across the user's devices.
         for summary in await self._messaging.conversations(self.user_id):
@@ -88,7 +88,7 @@ class DeviceFeed:
 
     async def _drain_one(self, conv_id: str, send: Send) -> None:
         if conv_id in self._sent:
-            await self._drain(conv_id, self._sent[conv_id], None, send)
+            await self._drain(conv_id, self._sent[conv_id], send)
             return
 
         def window(conn: Connection) -> tuple[int, int]:
@@ -96,19 +96,20 @@ class DeviceFeed:
 
         start, end = await self._db.read(window)
         if end > start:
-            await self._drain(conv_id, start, end, send)
+            await self._drain(conv_id, start, send)
 
-    async def _drain(self, conv_id: str, after: int, until: int | None, send: Send) -> None:
+    async def _drain(self, conv_id: str, after: int, send: Send) -> None:
+        """Send what this user may see after `after`; the query itself applies the membership window, so a
+        member who was removed gets nothing past their removal, whatever notices are still in flight."""
         after = max(after, self._sent.get(conv_id, 0))
         while True:
-            page = await self._db.read(lambda c, a=after: q.fetch_after(c, conv_id, a, until, PAGE))  # type: ignore[misc]
+            page = await self._db.read(lambda c, a=after: q.fetch_after(c, conv_id, self.user_id, a, PAGE))  # type: ignore[misc]
             for m in page:
                 if m.sender_device_id != self.device_id:
-                    await send(sf.deliver(m))
+                    await send(sf.deliver(m, self.user_id))
                 after = m.seq
                 self._sent[conv_id] = m.seq
             if len(page) < PAGE:
                 if conv_id not in self._sent:
                     self._sent[conv_id] = after
                 return
-

@@ -7,8 +7,9 @@ each connected device's feed reads what it lacks from the store and sends it.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
-from dataclasses import dataclass
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
 
 import orjson
 from sqlalchemy import Connection
@@ -17,8 +18,10 @@ from hudhud import ids
 from hudhud.bus import Bus
 from hudhud.clock import Clock
 from hudhud.config import Settings
-from hudhud.errors import ContentTooLarge, InvalidRequest, NotFound, NotMember
+from hudhud.errors import ClientError, ContentTooLarge, InvalidRequest, NotFound, NotMember
+from hudhud.services.safety import SafetyService, new_chat_check
 from hudhud.store import accounts as aq
+from hudhud.store import groups as gq
 from hudhud.store import messages as q
 from hudhud.store.db import Database
 from hudhud.store.records import Conversation, Member, Message, User
@@ -31,6 +34,7 @@ class SendResult:
     created_at: float
     client_msg_id: str
     duplicate: bool
+    forward_count: int = 0
 
 
 @dataclass(frozen=True)
@@ -78,11 +82,14 @@ def receipt_view(viewer: User, member: Member, reader: User) -> ReceiptView:
 
 
 class MessagingService:
-    def __init__(self, db: Database, bus: Bus, clock: Clock, settings: Settings) -> None:
+    def __init__(
+        self, db: Database, bus: Bus, clock: Clock, settings: Settings, safety: SafetyService | None = None
+    ) -> None:
         self._db = db
         self._bus = bus
         self._clock = clock
         self._s = settings
+        self._safety = safety
 
     async def send(
         self,
@@ -107,37 +114,89 @@ class MessagingService:
         *,
         conversation_id: str | None = None,
         to_user: str | None = None,
+        forward_of: tuple[str, int] | None = None,
+        rate_checked: bool = False,
     ) -> Awaitable[SendResult]:
         """Queue the send for the next group commit before returning, so that sends a device makes one after
         another get sequence numbers in that order even while several are in flight. Await the result."""
         if (conversation_id is None) == (to_user is None):
             raise InvalidRequest("give exactly one of conversation_id and to")
+        op = self._send_op(
+            user_id, device_id, client_msg_id, content, conversation_id, to_user, forward_of, rate_checked
+        )
+        return self._announce(self._db.submit(op))
+
+    def _send_op(
+        self,
+        user_id: str,
+        device_id: str,
+        client_msg_id: str,
+        content: bytes,
+        conversation_id: str | None,
+        to_user: str | None,
+        forward_of: tuple[str, int] | None,
+        rate_checked: bool,
+    ) -> Callable[[Connection], tuple[SendResult, list[str]]]:
         new_conv_id = ids.new_id("c")
-        clock = self._clock
+        clock, s, safety = self._clock, self._s, self._safety
 
         def op(conn: Connection) -> tuple[SendResult, list[str]]:
             now = clock.now()  # taken inside the writer, so timestamps follow sequence order
             earlier = q.find_by_client_id(conn, device_id, client_msg_id)
             if earlier is not None:
                 return SendResult(earlier.conversation_id, earlier.seq, earlier.created_at, client_msg_id, True), []
+            sender = aq.get_user(conn, user_id)
+            assert sender is not None
+            if sender.status == "suspended":
+                # Suspended by an operator in another process: live connections can no longer send.
+                raise ClientError("this account is suspended", code="account_suspended", status=403)
+            stranger = False
+            peer: str | None = None
             if conversation_id is not None:
-                member = q.get_member(conn, conversation_id, user_id)
-                if member is None or member.left_seq is not None:
+                conv = q.get_conversation(conn, conversation_id)
+                member = q.get_member(conn, conversation_id, user_id) if conv else None
+                if conv is None or member is None or member.left_seq is not None or conv.kind == "inbox":
                     raise NotMember("you are not a member of this conversation")
-                conv_id = conversation_id
+                if conv.kind == "group" and conv.only_admins_send and member.role not in ("owner", "admin"):
+                    raise ClientError("only admins can send messages to this group", code="admins_only", status=403)
+                if conv.kind == "direct":
+                    peer = next((u for u in q.active_member_ids(conn, conv.id) if u != user_id), None)
+                conv_id: str | None = conv.id
             else:
                 assert to_user is not None
-                existing = q.find_direct(conn, user_id, to_user)
-                if existing is None:
-                    if aq.get_user(conn, to_user) is None:
-                        raise NotFound("no such user")
-                    existing = q.create_direct(conn, new_conv_id, user_id, to_user, now)
-                conv_id = existing
-            seq = q.append_message(conn, conv_id, user_id, device_id, client_msg_id, content, now)
-            audience = q.active_member_ids(conn, conv_id)
-            return SendResult(conv_id, seq, now, client_msg_id, False), audience
+                peer = to_user
+                conv_id = q.find_direct(conn, user_id, to_user)
+            forward_count = 0
+            if forward_of is not None:
+                forward_count = _forward_count(conn, user_id, forward_of) + 1
+            if safety is not None and not rate_checked:
+                safety.check_rate(sender)
+            withheld = peer is not None and peer != user_id and gq.is_blocked(conn, peer, user_id)
+            if conv_id is None:
+                assert to_user is not None
+                recipient = aq.get_user(conn, to_user)
+                if recipient is None:
+                    raise NotFound("no such user")
+                if to_user != user_id:
+                    stranger = new_chat_check(conn, sender, recipient, now, s)
+                conv_id = q.create_direct(conn, new_conv_id, user_id, to_user, now)
+            seq = q.append_message(
+                conn,
+                conv_id,
+                user_id,
+                device_id,
+                client_msg_id,
+                content,
+                now,
+                forward_count=forward_count,
+                withheld=withheld,
+                stranger=stranger,
+            )
+            # A message withheld from a blocker goes to the sender's own devices only.
+            audience = [user_id] if withheld else q.active_member_ids(conn, conv_id)
+            return SendResult(conv_id, seq, now, client_msg_id, False, forward_count), audience
 
-        return self._announce(self._db.submit(op))
+        return op
 
     async def _announce(self, pending: Awaitable[tuple[SendResult, list[str]]]) -> SendResult:
         result, audience = await pending
@@ -145,6 +204,73 @@ class MessagingService:
         for member_id in audience:
             await self._bus.publish(f"user:{member_id}", notice)
         return result
+
+    async def forward(
+        self, user_id: str, device_id: str, client_msg_id: str, source: tuple[str, int], targets: list[dict[str, str]]
+    ) -> list[Awaitable[SendResult]]:
+        """Forward a message the user can see to up to five chats; its content is copied by the server and its
+        forward count goes up by one. A message forwarded five or more times may go to one chat at a time."""
+        if not 1 <= len(targets) <= MAX_FORWARD_TARGETS:
+            raise InvalidRequest(f"forward to 1 to {MAX_FORWARD_TARGETS} chats")
+
+        def op(conn: Connection) -> tuple[int, bytes]:
+            count = _forward_count(conn, user_id, source)
+            m = q.fetch_after(conn, source[0], user_id, source[1] - 1, 1)[0]
+            return count, m.content
+
+        count, content = await self._db.read(op)
+        if count >= FORWARDED_MANY_TIMES and len(targets) > 1:
+            raise ClientError(
+                "this message was forwarded many times; forward it to one chat at a time",
+                code="forward_limit",
+                status=400,
+            )
+        pending = []
+        for i, target in enumerate(targets):
+            conv, to = target.get("conversation_id"), target.get("to")
+            pending.append(
+                self.send_in_order(
+                    user_id,
+                    device_id,
+                    f"{client_msg_id}#{i}",
+                    content,
+                    conversation_id=conv,
+                    to_user=to,
+                    forward_of=source,
+                )
+            )
+        return pending
+
+    async def broadcast(
+        self, user_id: str, device_id: str, client_msg_id: str, list_id: str, content: bytes
+    ) -> tuple[int, list[SendResult]]:
+        """Send one message to each recipient of a broadcast list as an ordinary one-to-one message. As in
+        WhatsApp, only recipients who have the sender in their contacts get it. Returns (list size, results)."""
+
+        def op(conn: Connection) -> tuple[User, list[str], list[str]]:
+            row = gq.get_broadcast_list(conn, list_id)
+            if row is None or row.owner_id != user_id:
+                raise NotFound("no such broadcast list")
+            sender = aq.get_user(conn, user_id)
+            assert sender is not None
+            everyone = gq.broadcast_member_ids(conn, list_id)
+            users = aq.get_users(conn, everyone)
+            blockers = gq.who_blocked(conn, everyone, user_id)
+            reach = [u for u in everyone if u in users and u not in blockers and aq.has_contact(conn, u, sender.phone)]
+            return sender, everyone, reach
+
+        sender, everyone, reach = await self._db.read(op)
+        if self._safety is not None and reach:
+            self._safety.check_rate(sender, len(reach))
+        pending = [
+            self.send_in_order(user_id, device_id, f"{client_msg_id}#{u}", content, to_user=u, rate_checked=True)
+            for u in reach
+        ]
+        outcomes = await asyncio.gather(*pending, return_exceptions=True)
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException) and not isinstance(outcome, ClientError):
+                raise outcome
+        return len(everyone), [o for o in outcomes if isinstance(o, SendResult)]
 
     async def ack(self, user_id: str, device_id: str, conversation_id: str, seq: int) -> None:
         """The device has everything in the conversation through `seq` (its cursor moves there); the user's
@@ -165,6 +291,8 @@ class MessagingService:
             if found is None:
                 raise NotMember("you are not a member of this conversation")
             member, last_seq = found
+            if member.left_seq is not None:
+                last_seq = min(last_seq, member.left_seq)
             if seq > last_seq:
                 raise InvalidRequest(f"seq {seq} is beyond the last message ({last_seq})")
             if device_id is not None:
@@ -193,10 +321,12 @@ class MessagingService:
         members = await self._db.read(lambda c: q.list_members(c, conversation_id))
         if not any(m.user_id == user_id and m.left_seq is None for m in members):
             raise NotMember("you are not a member of this conversation")
+        others = [m.user_id for m in members if m.user_id != user_id and m.left_seq is None]
+        blockers = await self._db.read(lambda c: gq.who_blocked(c, others, user_id))
         notice = {"t": "typing", "c": conversation_id, "u": user_id, "st": state}
-        for m in members:
-            if m.user_id != user_id and m.left_seq is None:
-                await self._bus.publish(f"user:{m.user_id}", notice)
+        for other in others:
+            if other not in blockers:
+                await self._bus.publish(f"user:{other}", notice)
 
     async def receipt_for(self, viewer_id: str, conversation_id: str, reader_id: str) -> ReceiptView | None:
         def op(conn: Connection) -> ReceiptView | None:
@@ -213,14 +343,27 @@ class MessagingService:
             mine = q.user_conversations(conn, user_id)
             conv_ids = [c.id for c, _ in mine]
             all_members = q.members_of_many(conn, conv_ids)
-            users = aq.get_users(conn, [m.user_id for ms in all_members.values() for m in ms] + [user_id])
+            users = dict(aq.get_users(conn, [m.user_id for ms in all_members.values() for m in ms] + [user_id]))
+            # Whoever blocked me shows me nothing of their profile.
+            for blocker in gq.who_blocked(conn, [u for u in users if u != user_id], user_id):
+                users[blocker] = replace(users[blocker], display_name="", about="")
             lasts = q.last_messages(conn, conv_ids)
             out = []
             for conv, me in mine:
-                ms = all_members.get(conv.id, [])
+                if me.left_seq is not None:
+                    # A former member sees the conversation as it was when they left.
+                    conv = replace(conv, last_seq=min(conv.last_seq, me.left_seq))
+                    ms = [me]
+                else:
+                    ms = [m for m in all_members.get(conv.id, []) if m.left_seq is None]
                 last = lasts.get(conv.id)
-                if last is not None and not (me.joined_seq < last.seq <= (me.left_seq or last.seq)):
-                    last = None
+                hidden = last is not None and (
+                    not (me.joined_seq < last.seq <= (me.left_seq or last.seq))
+                    or (last.withheld and last.sender_id != user_id)
+                )
+                if hidden:  # the newest message is not for me: show the newest that is
+                    visible = q.history(conn, conv.id, me, None, 1)
+                    last = visible[-1] if visible else None
                 rcpts = [receipt_view(users[user_id], m, users[m.user_id]) for m in ms]
                 out.append(ConversationSummary(conv, me, ms, users, last, rcpts))
             return out
@@ -237,8 +380,26 @@ class MessagingService:
             if member is None:
                 raise NotMember("you are not a member of this conversation")
             msgs = q.history(conn, conversation_id, member, before, limit)
-            ms = q.list_members(conn, conversation_id)
+            ms = (
+                [m for m in q.list_members(conn, conversation_id) if m.left_seq is None]
+                if member.left_seq is None
+                else [member]
+            )
             users = aq.get_users(conn, [m.user_id for m in ms] + [user_id])
             return msgs, [receipt_view(users[user_id], m, users[m.user_id]) for m in ms]
 
         return await self._db.read(op)
+
+
+FORWARDED_MANY_TIMES = 5
+MAX_FORWARD_TARGETS = 5
+
+
+def _forward_count(conn: Connection, user_id: str, source: tuple[str, int]) -> int:
+    """The forward count of a message the user can see; forwarding it adds one hop."""
+    conv_id, seq = source
+    member = q.get_member(conn, conv_id, user_id)
+    msgs = q.fetch_after(conn, conv_id, user_id, seq - 1, 1) if member else []
+    if not msgs or msgs[0].seq != seq or msgs[0].kind != "user":
+        raise NotFound("the message to forward is not one you can see")
+    return msgs[0].forward_count

@@ -13,6 +13,7 @@ from sqlalchemy import Connection
 from hudhud.bus import Bus
 from hudhud.clock import Clock
 from hudhud.store import accounts as aq
+from hudhud.store import groups as gq
 from hudhud.store.db import Database
 
 
@@ -57,6 +58,8 @@ class PresenceService:
             if target is None or viewer is None:
                 return PresenceView(user_id, "hidden", None)
             if viewer_id != user_id:
+                if gq.is_blocked(conn, user_id, viewer_id):
+                    return PresenceView(user_id, "hidden", None)
                 setting = target.last_seen_privacy
                 if setting == "nobody":
                     return PresenceView(user_id, "hidden", None)

@@ -28,6 +28,10 @@ def _user(row: Any) -> User:
         bool(row.read_receipts),
         row.last_seen_privacy,
         row.last_seen_at,
+        row.group_add_privacy,
+        row.status,
+        row.warnings,
+        row.throttled_until,
     )
 
 
@@ -62,9 +66,7 @@ def update_user(conn: Connection, user_id: str, **values: Any) -> None:
         conn.execute(update(users).where(users.c.id == user_id).values(**values))
 
 
-def insert_device(
-    conn: Connection, device_id: str, user_id: str, name: str, token_hash: str, now: float
-) -> None:
+def insert_device(conn: Connection, device_id: str, user_id: str, name: str, token_hash: str, now: float) -> None:
     conn.execute(
         insert(devices).values(id=device_id, user_id=user_id, name=name, token_hash=token_hash, created_at=now)
     )

@@ -50,8 +50,9 @@ def async_url(url: str) -> str:
 
 def _sqlite_engine(url: str, *, synchronous: str, immediate: bool, pool_size: int) -> Engine:
     sync_url = make_url(url).set(drivername="sqlite+pysqlite")
-    engine = create_engine(sync_url, poolclass=QueuePool, pool_size=pool_size, max_overflow=0,
-                           connect_args={"check_same_thread": False})
+    engine = create_engine(
+        sync_url, poolclass=QueuePool, pool_size=pool_size, max_overflow=0, connect_args={"check_same_thread": False}
+    )
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -74,8 +75,7 @@ def _sqlite_engine(url: str, *, synchronous: str, immediate: bool, pool_size: in
 
 
 class Database:
-    def __init__(self, url: str, *, durability: str = "normal", batch_max: int = 512,
-                 read_pool_size: int = 4) -> None:
+    def __init__(self, url: str, *, durability: str = "normal", batch_max: int = 512, read_pool_size: int = 4) -> None:
         self.url = async_url(url)
         self.dialect = "sqlite" if self.url.startswith("sqlite") else "postgresql"
         self.batch_max = batch_max
@@ -85,8 +85,7 @@ class Database:
         if self.dialect == "sqlite":
             sync = "FULL" if durability == "full" else "NORMAL"
             self._sync_write = _sqlite_engine(self.url, synchronous=sync, immediate=True, pool_size=1)
-            self._sync_read = _sqlite_engine(self.url, synchronous=sync, immediate=False,
-                                             pool_size=read_pool_size)
+            self._sync_read = _sqlite_engine(self.url, synchronous=sync, immediate=False, pool_size=read_pool_size)
             self._write_thread = ThreadPoolExecutor(1, thread_name_prefix="hudhud-writer")
             self._read_threads = ThreadPoolExecutor(read_pool_size, thread_name_prefix="hudhud-reader")
         else:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, insert, literal, or_, select, update
+from sqlalchemy import Connection, and_, false, func, insert, literal, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from hudhud.store.records import Conversation, Member, Message
@@ -33,6 +33,26 @@ def _message(row: Any) -> Message:
         row.client_msg_id,
         row.created_at,
         bytes(row.content),
+        row.kind,
+        row.forward_count,
+        bool(row.withheld),
+        bool(row.stranger),
+    )
+
+
+def _conversation(m: Any) -> Conversation:
+    c = conversations.c
+    return Conversation(
+        m[c.id],
+        m[c.kind],
+        m[c.last_seq],
+        m[c.created_at],
+        m[c.subject],
+        m[c.description],
+        m[c.created_by],
+        bool(m[c.only_admins_send]),
+        bool(m[c.only_admins_edit]),
+        bool(m[c.approve_joins]),
     )
 
 
@@ -82,7 +102,7 @@ def share_conversation(conn: Connection, a: str, b: str) -> bool:
 
 def get_conversation(conn: Connection, conv_id: str) -> Conversation | None:
     row = (conn.execute(select(conversations).where(conversations.c.id == conv_id))).first()
-    return Conversation(row.id, row.kind, row.last_seq, row.created_at) if row else None
+    return _conversation(row._mapping) if row else None
 
 
 def get_member(conn: Connection, conv_id: str, user_id: str) -> Member | None:
@@ -110,9 +130,7 @@ def active_member_ids(conn: Connection, conv_id: str) -> list[str]:
 
 
 def list_members(conn: Connection, conv_id: str) -> list[Member]:
-    rows = (
-        conn.execute(select(members).where(members.c.conversation_id == conv_id).order_by(members.c.user_id))
-    ).all()
+    rows = (conn.execute(select(members).where(members.c.conversation_id == conv_id).order_by(members.c.user_id))).all()
     return [_member(r) for r in rows]
 
 
@@ -126,15 +144,24 @@ def find_by_client_id(conn: Connection, device_id: str, client_msg_id: str) -> M
 
 
 def append_message(
-    conn: Connection, conv_id: str, sender_id: str, device_id: str, client_msg_id: str, content: bytes, now: float
+    conn: Connection,
+    conv_id: str,
+    sender_id: str,
+    device_id: str,
+    client_msg_id: str,
+    content: bytes,
+    now: float,
+    *,
+    kind: str = "user",
+    forward_count: int = 0,
+    withheld: bool = False,
+    stranger: bool = False,
 ) -> int:
-    seq = (
-        conn.execute(
-            update(conversations)
-            .where(conversations.c.id == conv_id)
-            .values(last_seq=conversations.c.last_seq + 1)
-            .returning(conversations.c.last_seq)
-        )
+    seq = conn.execute(
+        update(conversations)
+        .where(conversations.c.id == conv_id)
+        .values(last_seq=conversations.c.last_seq + 1)
+        .returning(conversations.c.last_seq)
     ).scalar_one()
     conn.execute(
         insert(messages).values(
@@ -145,6 +172,10 @@ def append_message(
             client_msg_id=client_msg_id,
             created_at=now,
             content=content,
+            kind=kind,
+            forward_count=forward_count,
+            withheld=withheld,
+            stranger=stranger,
         )
     )
     return int(seq)
@@ -198,12 +229,23 @@ def resume_position(conn: Connection, device_id: str, user_id: str, conv_id: str
     return (max(int(row[0]) if row else 0, member.joined_seq), end)
 
 
-def fetch_after(conn: Connection, conv_id: str, after: int, until: int | None, limit: int) -> list[Message]:
-    q = select(messages).where(messages.c.conversation_id == conv_id, messages.c.seq > after)
-    if until is not None:
-        q = q.where(messages.c.seq <= until)
-    rows = (conn.execute(q.order_by(messages.c.seq).limit(limit))).all()
-    return [_message(r) for r in rows]
+def fetch_after(conn: Connection, conv_id: str, user_id: str, after: int, limit: int) -> list[Message]:
+    """Messages after seq `after` that `user_id` may see: inside their membership window, and not withheld
+    from them (a withheld message is visible to its sender only)."""
+    q = (
+        select(messages)
+        .join(members, and_(members.c.conversation_id == messages.c.conversation_id, members.c.user_id == user_id))
+        .where(
+            messages.c.conversation_id == conv_id,
+            messages.c.seq > after,
+            messages.c.seq > members.c.joined_seq,
+            or_(members.c.left_seq.is_(None), messages.c.seq <= members.c.left_seq),
+            or_(messages.c.withheld == false(), messages.c.sender_id == user_id),
+        )
+        .order_by(messages.c.seq)
+        .limit(limit)
+    )
+    return [_message(r) for r in conn.execute(q).all()]
 
 
 def history(conn: Connection, conv_id: str, member: Member, before: int | None, limit: int) -> list[Message]:
@@ -213,6 +255,7 @@ def history(conn: Connection, conv_id: str, member: Member, before: int | None, 
         q = q.where(messages.c.seq <= member.left_seq)
     if before is not None:
         q = q.where(messages.c.seq < before)
+    q = q.where(or_(messages.c.withheld == false(), messages.c.sender_id == member.user_id))
     rows = (conn.execute(q.order_by(messages.c.seq.desc()).limit(limit))).all()
     return [_message(r) for r in reversed(rows)]
 
@@ -262,12 +305,7 @@ def user_conversations(conn: Connection, user_id: str) -> list[tuple[Conversatio
         m = r._mapping
         out.append(
             (
-                Conversation(
-                    m[conversations.c.id],
-                    m[conversations.c.kind],
-                    m[conversations.c.last_seq],
-                    m[conversations.c.created_at],
-                ),
+                _conversation(m),
                 Member(
                     m[members.c.conversation_id],
                     m[members.c.user_id],

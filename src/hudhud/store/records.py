@@ -15,6 +15,10 @@ class User:
     read_receipts: bool
     last_seen_privacy: str
     last_seen_at: float | None
+    group_add_privacy: str = "contacts"
+    status: str = "active"
+    warnings: int = 0
+    throttled_until: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +57,10 @@ class Message:
     client_msg_id: str
     created_at: float
     content: bytes
+    kind: str = "user"
+    forward_count: int = 0
+    withheld: bool = False
+    stranger: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,3 +80,9 @@ class Conversation:
     kind: str
     last_seq: int
     created_at: float
+    subject: str = ""
+    description: str = ""
+    created_by: str | None = None
+    only_admins_send: bool = False
+    only_admins_edit: bool = False
+    approve_joins: bool = False

@@ -19,6 +19,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
     true,
 )
 
@@ -36,6 +37,12 @@ users = Table(
     # who sees my online status and last seen: everyone | contacts | nobody
     Column("last_seen_privacy", String(16), nullable=False, server_default="contacts"),
     Column("last_seen_at", Float, nullable=True),
+    # who may add me to groups directly: everyone | contacts | nobody (others send an invitation)
+    Column("group_add_privacy", String(16), nullable=False, server_default="contacts"),
+    Column("status", String(16), nullable=False, server_default="active"),  # active | suspended
+    Column("warnings", Integer, nullable=False, server_default="0"),
+    # Set when many people block or report this account in a short time: tighter limits until then.
+    Column("throttled_until", Float, nullable=True),
 )
 
 devices = Table(
@@ -95,11 +102,18 @@ conversations = Table(
     "conversations",
     metadata,
     Column("id", String(32), primary_key=True),
-    Column("kind", String(16), nullable=False),  # direct (groups come later)
+    Column("kind", String(16), nullable=False),  # direct | group | inbox (server notices to one user)
     # For direct chats, "<user id>:<user id>" in sorted order, so that two users share one conversation.
     Column("direct_key", String(80), nullable=True, unique=True),
     Column("last_seq", Integer, nullable=False, server_default="0"),
     Column("created_at", Float, nullable=False),
+    # groups
+    Column("subject", Text, nullable=False, server_default=""),
+    Column("description", Text, nullable=False, server_default=""),
+    Column("created_by", String(32), nullable=True),
+    Column("only_admins_send", Boolean, nullable=False, server_default=false()),
+    Column("only_admins_edit", Boolean, nullable=False, server_default=false()),
+    Column("approve_joins", Boolean, nullable=False, server_default=false()),
 )
 
 members = Table(
@@ -129,6 +143,13 @@ messages = Table(
     Column("created_at", Float, nullable=False),
     # The opaque payload, stored as the client sent it (JSON text, UTF-8). The server never reads it.
     Column("content", LargeBinary, nullable=False),
+    # user | system (group events and notices written by the server)
+    Column("kind", String(16), nullable=False, server_default="user"),
+    Column("forward_count", Integer, nullable=False, server_default="0"),
+    # The recipient of a direct chat has blocked the sender: kept for the sender only, never delivered.
+    Column("withheld", Boolean, nullable=False, server_default=false()),
+    # First message of a direct chat from someone not in the recipient's contacts.
+    Column("stranger", Boolean, nullable=False, server_default=false()),
     UniqueConstraint("sender_device_id", "client_msg_id", name="uq_messages_client_id"),
 )
 
@@ -139,4 +160,89 @@ device_cursors = Table(
     Column("device_id", String(32), ForeignKey("devices.id"), primary_key=True),
     Column("conversation_id", String(32), ForeignKey("conversations.id"), primary_key=True),
     Column("acked_seq", Integer, nullable=False),
+)
+
+blocks = Table(
+    "blocks",
+    metadata,
+    Column("blocker_id", String(32), ForeignKey("users.id"), primary_key=True),
+    Column("blocked_id", String(32), ForeignKey("users.id"), primary_key=True),
+    Column("created_at", Float, nullable=False),
+    Index("ix_blocks_blocked", "blocked_id", "created_at"),
+)
+
+# Invitations to a group, for people whose privacy setting does not let the admin add them directly.
+invitations = Table(
+    "invitations",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("conversation_id", String(32), ForeignKey("conversations.id"), nullable=False),
+    Column("inviter_id", String(32), ForeignKey("users.id"), nullable=False),
+    Column("invitee_id", String(32), ForeignKey("users.id"), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Column("status", String(16), nullable=False, server_default="pending"),  # pending|accepted|declined|revoked
+    Index("ix_invitations_invitee", "invitee_id", "status"),
+)
+
+invite_links = Table(
+    "invite_links",
+    metadata,
+    Column("code", String(32), primary_key=True),
+    Column("conversation_id", String(32), ForeignKey("conversations.id"), nullable=False, index=True),
+    Column("created_by", String(32), ForeignKey("users.id"), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=True),
+    Column("max_uses", Integer, nullable=True),
+    Column("uses", Integer, nullable=False, server_default="0"),
+    Column("revoked_at", Float, nullable=True),
+)
+
+join_requests = Table(
+    "join_requests",
+    metadata,
+    Column("conversation_id", String(32), ForeignKey("conversations.id"), primary_key=True),
+    Column("user_id", String(32), ForeignKey("users.id"), primary_key=True),
+    Column("link_code", String(32), nullable=True),
+    Column("created_at", Float, nullable=False),
+)
+
+reports = Table(
+    "reports",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("reporter_id", String(32), ForeignKey("users.id"), nullable=False),
+    Column("target_user_id", String(32), ForeignKey("users.id"), nullable=True, index=True),
+    Column("conversation_id", String(32), ForeignKey("conversations.id"), nullable=True),
+    Column("reason", Text, nullable=False, server_default=""),
+    # The messages the reporter chose to share, copied as they were (JSON list of envelopes).
+    Column("evidence", LargeBinary, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("status", String(16), nullable=False, server_default="open"),  # open | closed
+)
+
+broadcast_lists = Table(
+    "broadcast_lists",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("owner_id", String(32), ForeignKey("users.id"), nullable=False, index=True),
+    Column("name", Text, nullable=False),
+    Column("created_at", Float, nullable=False),
+)
+
+broadcast_members = Table(
+    "broadcast_members",
+    metadata,
+    Column("list_id", String(32), ForeignKey("broadcast_lists.id"), primary_key=True),
+    Column("user_id", String(32), ForeignKey("users.id"), primary_key=True),
+)
+
+# Per-account daily counters for limits that must hold across restarts and nodes (new chats with strangers).
+daily_counters = Table(
+    "daily_counters",
+    metadata,
+    Column("user_id", String(32), ForeignKey("users.id"), primary_key=True),
+    Column("day", String(10), primary_key=True),
+    Column("name", String(32), primary_key=True),
+    Column("value", Integer, nullable=False),
 )

@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 
 from hudhud.app import Hudhud
 from hudhud.errors import Unauthorized
+from hudhud.protocol import server_frames as sf
 from hudhud.services.accounts import Principal
 from hudhud.services.messaging import ReceiptView
 from hudhud.store.records import Contact, Message, User
@@ -55,6 +56,7 @@ class ProfileUpdate(BaseModel):
 class PrivacyUpdate(BaseModel):
     read_receipts: bool | None = None
     last_seen: Literal["everyone", "contacts", "nobody"] | None = None
+    group_add: Literal["everyone", "contacts", "nobody"] | None = None
 
 
 class ContactIn(BaseModel):
@@ -77,6 +79,7 @@ def me_view(u: User) -> dict[str, Any]:
         "about": u.about,
         "read_receipts": u.read_receipts,
         "last_seen": u.last_seen_privacy,
+        "group_add": u.group_add_privacy,
     }
 
 
@@ -88,15 +91,8 @@ def contact_view(c: Contact) -> dict[str, Any]:
     return {"phone": c.phone, "name": c.name, "user_id": c.user_id, "display_name": c.display_name}
 
 
-def envelope(m: Message) -> dict[str, Any]:
-    return {
-        "conversation_id": m.conversation_id,
-        "seq": m.seq,
-        "id": m.client_msg_id,
-        "sender": {"user_id": m.sender_id, "device_id": m.sender_device_id},
-        "ts": m.created_at,
-        "content": orjson.loads(m.content),
-    }
+def envelope(m: Message, viewer_id: str | None = None) -> dict[str, Any]:
+    return orjson.loads(orjson.dumps(sf.envelope(m, viewer_id)))  # type: ignore[no-any-return]
 
 
 def receipt_json(r: ReceiptView) -> dict[str, Any]:
@@ -138,7 +134,7 @@ async def patch_me(body: ProfileUpdate, p: Auth, h: Hub) -> dict[str, Any]:
 
 @router.patch("/me/privacy", tags=["accounts"])
 async def patch_privacy(body: PrivacyUpdate, p: Auth, h: Hub) -> dict[str, Any]:
-    return me_view(await h.accounts.update_privacy(p.user_id, body.read_receipts, body.last_seen))
+    return me_view(await h.accounts.update_privacy(p.user_id, body.read_receipts, body.last_seen, body.group_add))
 
 
 @router.get("/devices", tags=["devices"])
@@ -222,7 +218,7 @@ async def conversations(p: Auth, h: Hub) -> dict[str, Any]:
                     }
                     for m in s.members
                 ],
-                "last_message": envelope(s.last_message) if s.last_message else None,
+                "last_message": envelope(s.last_message, p.user_id) if s.last_message else None,
                 "receipts": [receipt_json(r) for r in s.receipts],
             }
         )
@@ -238,4 +234,4 @@ async def history(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> dict[str, Any]:
     msgs, receipts = await h.messaging.history(p.user_id, conversation_id, before, limit)
-    return {"messages": [envelope(m) for m in msgs], "receipts": [receipt_json(r) for r in receipts]}
+    return {"messages": [envelope(m, p.user_id) for m in msgs], "receipts": [receipt_json(r) for r in receipts]}

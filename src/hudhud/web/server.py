@@ -15,7 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from hudhud import __version__
 from hudhud.app import Hudhud
 from hudhud.errors import ClientError
-from hudhud.web import rest
+from hudhud.web import groups_rest, rest
 from hudhud.web.ws import Connection
 
 log = logging.getLogger("hudhud.web")
@@ -40,6 +40,7 @@ def create_app(hub: Hudhud, *, manage_lifecycle: bool = True) -> FastAPI:
     )
     app.state.hudhud = hub
     app.include_router(rest.router)
+    app.include_router(groups_rest.router)
 
     @app.exception_handler(ClientError)
     async def client_error(_: Request, exc: ClientError) -> JSONResponse:

@@ -22,7 +22,9 @@ from hudhud.errors import ClientError
 from hudhud.protocol import server_frames as sf
 from hudhud.protocol.frames import (
     Ack,
+    Broadcast,
     ClientFrame,
+    Forward,
     Hello,
     Ping,
     PresenceSubscribe,
@@ -45,6 +47,7 @@ from hudhud.services.messaging import SendResult, check_client_msg_id, encode_co
 log = logging.getLogger("hudhud.ws")
 
 HELLO_TIMEOUT = 10.0
+WORK_GRACE = 5.0  # seconds a closing connection waits for the sends and acks it already accepted
 MAX_IN_FLIGHT = 64
 
 
@@ -57,6 +60,8 @@ class Connection:
         self.feed: DeviceFeed | None = None
         self.out: asyncio.Queue[bytes | tuple[int, str]] = asyncio.Queue(hub.settings.send_queue_frames)
         self.tasks: set[asyncio.Task[Any]] = set()
+        self.work: set[asyncio.Task[Any]] = set()
+        self.gone = False
         self.in_flight = asyncio.Semaphore(MAX_IN_FLIGHT)
         self.watching: set[str] = set()
         self.closing = False
@@ -65,7 +70,8 @@ class Connection:
 
     async def send(self, frame: bytes) -> None:
         """Queue a frame, waiting while the queue is full (back-pressure for the feed and replies)."""
-        await self.out.put(frame)
+        if not self.gone:
+            await self.out.put(frame)
 
     def send_now(self, frame: bytes) -> None:
         """Queue an ephemeral frame (typing, presence); dropped if the client is too far behind."""
@@ -92,10 +98,13 @@ class Connection:
             await self.ws.send_text(item.decode())
             self.hub.metrics.frames_out += 1
 
-    def spawn(self, coro: Any) -> asyncio.Task[Any]:
+    def spawn(self, coro: Any, *, work: bool = False) -> asyncio.Task[Any]:
+        """Run a task for this connection. `work` tasks carry out what the client asked (a send, an ack): on
+        close they are allowed to finish, so that what was committed also rings its doorbells."""
         task = asyncio.create_task(coro)
-        self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
+        group = self.work if work else self.tasks
+        group.add(task)
+        task.add_done_callback(group.discard)
         return task
 
     # -- lifecycle --------------------------------------------------------------------------------------------
@@ -155,8 +164,13 @@ class Connection:
             for user_id in self.watching:
                 await self.hub.bus.unsubscribe(f"presence:{user_id}", self._on_presence_notice)
             await self.hub.presence.disconnected(p.user_id)
+        self.gone = True  # replies have nowhere to go now; work still finishes
         for task in list(self.tasks):
             task.cancel()
+        if self.work:
+            _, late = await asyncio.wait(list(self.work), timeout=WORK_GRACE)
+            for task in late:
+                task.cancel()
         for task in list(self.tasks):
             with contextlib.suppress(BaseException):
                 await task
@@ -198,16 +212,27 @@ class Connection:
             await self.in_flight.acquire()
             try:
                 # Queued for commit now, in the order the frames arrived; the reply is awaited in a task.
-                pending = msg.send_in_order(p.user_id, p.device_id, client_id, content,
-                                            conversation_id=frame.conversation_id, to_user=frame.to)
+                pending = msg.send_in_order(
+                    p.user_id, p.device_id, client_id, content, conversation_id=frame.conversation_id, to_user=frame.to
+                )
             except BaseException:
                 self.in_flight.release()
                 raise
-            self.spawn(self._guard(self._reply_sent(pending, ref), ref, release=True))
+            self.spawn(self._guard(self._reply_sent(pending, ref), ref, release=True), work=True)
+        elif isinstance(frame, Forward):
+            check_client_msg_id(frame.id)
+            pendings = await msg.forward(p.user_id, p.device_id, frame.id, frame.source, list(frame.targets))
+            for pending in pendings:
+                await self.in_flight.acquire()
+                self.spawn(self._guard(self._reply_sent(pending, ref), ref, release=True), work=True)
+        elif isinstance(frame, Broadcast):
+            check_client_msg_id(frame.id)
+            content = encode_content(frame.content, self.hub.settings.max_content_bytes)
+            self.spawn(self._guard(self._broadcast(p, frame, content, ref), ref), work=True)
         elif isinstance(frame, Ack):
-            self.spawn(self._guard(msg.ack(p.user_id, p.device_id, frame.conversation_id, frame.seq), ref))
+            self.spawn(self._guard(msg.ack(p.user_id, p.device_id, frame.conversation_id, frame.seq), ref), work=True)
         elif isinstance(frame, Read):
-            self.spawn(self._guard(msg.read(p.user_id, frame.conversation_id, frame.seq), ref))
+            self.spawn(self._guard(msg.read(p.user_id, frame.conversation_id, frame.seq), ref), work=True)
         elif isinstance(frame, Typing):
             self.spawn(self._guard(msg.typing(p.user_id, frame.conversation_id, frame.state), ref))
         elif isinstance(frame, PresenceSubscribe):
@@ -233,6 +258,12 @@ class Connection:
         if not r.duplicate:
             self.hub.metrics.messages_sent += 1
         await self.send(sf.sent(ref, r.client_msg_id, r.conversation_id, r.seq, r.created_at, r.duplicate))
+
+    async def _broadcast(self, p: Principal, frame: Broadcast, content: bytes, ref: Any) -> None:
+        total, results = await self.hub.messaging.broadcast(p.user_id, p.device_id, frame.id, frame.list_id, content)
+        reached = [{"conversation_id": r.conversation_id, "seq": r.seq} for r in results]
+        # Copies refused by a limit (new chats with strangers, say) are the difference between total and reached.
+        await self.send(sf.broadcast_sent(ref, frame.id, frame.list_id, total, reached))
 
     async def _hello(self, frame: Hello, ref: Any) -> None:
         if frame.v != PROTOCOL_VERSION:
@@ -279,6 +310,9 @@ class Connection:
         elif kind == "revoked" and notice.get("d") == p.device_id:
             self.send_now(sf.error("device_revoked", "this device was logged out"))
             self.close_soon(CLOSE_UNAUTHORIZED, "device_revoked")
+        elif kind == "suspended":
+            self.send_now(sf.error("account_suspended", "this account is suspended"))
+            self.close_soon(CLOSE_UNAUTHORIZED, "account_suspended")
 
     def _on_presence_notice(self, notice: Notice) -> None:
         p = self.principal
