@@ -24,8 +24,9 @@ def _run(coro: Any) -> Any:
 
 
 def _admin_engine() -> Any:
-    return create_async_engine(POSTGRES_URL.replace("postgresql://", "postgresql+asyncpg://"),
-                               isolation_level="AUTOCOMMIT")
+    return create_async_engine(
+        POSTGRES_URL.replace("postgresql://", "postgresql+asyncpg://"), isolation_level="AUTOCOMMIT"
+    )
 
 
 async def _execute(sql: str) -> None:

@@ -21,8 +21,12 @@ HUDHUD = [sys.executable, "-m", "hudhud.cli"]
 
 
 def admin_create(data_dir: Path, phone: str) -> dict[str, str]:
-    out = subprocess.run([*HUDHUD, "admin", "create-user", phone, "--name", phone, "--data-dir", str(data_dir)],
-                         check=True, capture_output=True, text=True).stdout
+    out = subprocess.run(
+        [*HUDHUD, "admin", "create-user", phone, "--name", phone, "--data-dir", str(data_dir)],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
     return dict(line.split(None, 1) for line in out.strip().splitlines())
 
 
@@ -73,8 +77,16 @@ async def test_sigkill_loses_no_acknowledged_message(tmp_path, durability):
             read_task = asyncio.create_task(reader())
             try:
                 for i in range(total):
-                    await ws.send(json.dumps({"type": "send", "id": f"m{i}", "to": b["user_id"],
-                                              "content": {"type": "text", "text": f"{i}"}}))
+                    await ws.send(
+                        json.dumps(
+                            {
+                                "type": "send",
+                                "id": f"m{i}",
+                                "to": b["user_id"],
+                                "content": {"type": "text", "text": f"{i}"},
+                            }
+                        )
+                    )
                     if i % 50 == 0:
                         await asyncio.sleep(0.001)
             except Exception:
@@ -93,8 +105,11 @@ async def test_sigkill_loses_no_acknowledged_message(tmp_path, durability):
             await hello(ws, a["token"])
             missing = [i for i in range(total) if f"m{i}" not in acked]
             for i in missing:
-                await ws.send(json.dumps({"type": "send", "id": f"m{i}", "to": b["user_id"],
-                                          "content": {"type": "text", "text": f"{i}"}}))
+                await ws.send(
+                    json.dumps(
+                        {"type": "send", "id": f"m{i}", "to": b["user_id"], "content": {"type": "text", "text": f"{i}"}}
+                    )
+                )
             dupes = 0
             while len(acked) < total:
                 f = json.loads(await asyncio.wait_for(ws.recv(), 10))
@@ -138,8 +153,11 @@ async def test_sigterm_is_graceful(tmp_path):
         async with connect(f"ws://127.0.0.1:{port}/v1/ws") as ws:
             await hello(ws, a["token"])
             for i in range(20):
-                await ws.send(json.dumps({"type": "send", "id": f"m{i}", "to": b["user_id"],
-                                          "content": {"type": "text", "text": "x"}}))
+                await ws.send(
+                    json.dumps(
+                        {"type": "send", "id": f"m{i}", "to": b["user_id"], "content": {"type": "text", "text": "x"}}
+                    )
+                )
             acked = 0
             while acked < 20:
                 if json.loads(await asyncio.wait_for(ws.recv(), 10))["type"] == "sent":

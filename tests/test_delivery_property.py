@@ -62,8 +62,7 @@ class Device:
                         key = (f["conversation_id"], f["seq"])
                         log.append(key)
                         self.seen.setdefault(key, f["id"])
-                        self.highest[f["conversation_id"]] = max(self.highest.get(f["conversation_id"], 0),
-                                                                 f["seq"])
+                        self.highest[f["conversation_id"]] = max(self.highest.get(f["conversation_id"], 0), f["seq"])
                     elif f["type"] == "sent":
                         self.outbox.pop(f["id"], None)
                         self.seen.setdefault((f["conversation_id"], f["seq"]), f["id"])
@@ -164,8 +163,11 @@ async def scenario(steps) -> None:
             for conv_id, user_id in membership:
                 convs_of.setdefault(user_id, set()).add(conv_id)
             for dev in devices:
-                want = {(m.conversation_id, m.seq): m.client_msg_id for m in stored
-                        if m.conversation_id in convs_of.get(dev.user_id, set())}
+                want = {
+                    (m.conversation_id, m.seq): m.client_msg_id
+                    for m in stored
+                    if m.conversation_id in convs_of.get(dev.user_id, set())
+                }
                 assert dev.seen == want, "a device is missing a message or saw a wrong one"
                 for session in dev.session_log:
                     assert len(session) == len(set(session)), "duplicate delivery within one connection"
