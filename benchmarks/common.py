@@ -1,0 +1,118 @@
+"""Shared pieces of the benchmarks: a server process to measure, accounts made straight in its database, and
+figures read from /proc."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import platform
+import signal
+import socket
+import subprocess
+import sys
+import time
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from hudhud.app import Hudhud
+from hudhud.config import Settings
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def machine() -> dict[str, Any]:
+    mem_kb = 0
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("MemTotal:"):
+                mem_kb = int(line.split()[1])
+    return {
+        "cores": os.cpu_count(),
+        "memory_gib": round(mem_kb / 2**20, 1),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
+
+
+def proc_cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / ticks  # utime + stime
+
+
+def proc_rss_kib(pid: int, peak: bool = False) -> int:
+    key = "VmHWM:" if peak else "VmRSS:"
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(key):
+                return int(line.split()[1])
+    return 0
+
+
+async def make_users(data_dir: Path, n: int, prefix: str = "+2010") -> list[dict[str, str]]:
+    """Provision accounts directly in the database (as `hudhud admin create-user` does), letting anyone add them
+    to groups, so that a benchmark measures messaging rather than sign-up."""
+    hub = Hudhud(Settings(data_dir=data_dir))
+    await hub.start()
+    out = []
+    try:
+        for i in range(n):
+            login = await hub.accounts.create_user(f"{prefix}{i:08d}", f"user{i}")
+            await hub.accounts.update_privacy(login.user.id, None, None, "everyone")
+            out.append({"user_id": login.user.id, "token": login.token})
+    finally:
+        await hub.close()
+    return out
+
+
+@asynccontextmanager
+async def server_process(data_dir: Path, **env: str) -> Any:
+    port = free_port()
+    environ = {**os.environ, "HUDHUD_LOG_LEVEL": "warning", "HUDHUD_MESSAGES_PER_MINUTE": "0", **env}
+    proc = subprocess.Popen(  # noqa: ASYNC220 - starting the server once, before measuring
+        [sys.executable, "-m", "hudhud.cli", "serve", "--port", str(port), "--data-dir", str(data_dir)],
+        env=environ,
+        stdout=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    async with httpx.AsyncClient() as c:
+        for _ in range(400):
+            try:
+                if (await c.get(url + "/readyz")).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            await asyncio.sleep(0.05)
+    try:
+        yield proc, url
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def percentile(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    s = sorted(values)
+    return s[min(len(s) - 1, round(p / 100 * (len(s) - 1)))]
+
+
+def write_result(name: str, result: dict[str, Any]) -> Path:
+    out = Path(__file__).parent / "results"
+    out.mkdir(exist_ok=True)
+    path = out / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    path.write_text(json.dumps(result, indent=2))
+    return path
