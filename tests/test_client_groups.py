@@ -318,7 +318,6 @@ async def test_listen_history_and_chats_render_groups(server: Any, four: dict[st
     assert "[Readers] #2 * Amal added you" in lines[0]
     assert "[Readers] #3 * Amal changed the subject to “Readers”" in lines[1]
     assert lines[2].endswith("Amal #1: read Mahfouz")
-    assert "#4 read Mahfouz" in out  # the ticks of his forward's copy, shown with its text
     assert len(lines) == 3  # his own forward is not delivered back to the device that made it
 
     out = await badr.cli.ok("chats")

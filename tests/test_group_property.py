@@ -84,6 +84,7 @@ async def scenario(steps) -> None:
                 await dev.connect()
             for dev in devices:
                 await wait_outbox(dev)
+            assert not any(dev.outbox for dev in devices), "outbox not drained"
             for dev in devices:
                 await dev.drop()
                 await dev.connect()
@@ -118,7 +119,7 @@ async def last_seq(hub, conv):
 
 
 async def wait_outbox(dev) -> None:
-    for _ in range(300):
+    for _ in range(2000):
         if not dev.outbox or dev.ws is None:
             return
         await asyncio.sleep(0.01)

@@ -598,7 +598,9 @@ class StateStore:
         rows = self._db.execute("SELECT phone, name, user_id, display_name FROM contacts ORDER BY name").fetchall()
         return [CachedContact(r[0], r[1], r[2], r[3]) for r in rows]
 
-    def save_user(self, user_id: str, phone: str, display_name: str) -> None:
+    def save_user(self, user_id: str, phone: str | None, display_name: str) -> None:
+        # The server leaves out numbers it does not share (group members not in my contacts): keep what we had.
+        phone = phone or ""
         with self._tx() as db:
             db.execute(
                 "INSERT INTO users(user_id, phone, display_name) VALUES (?, ?, ?) ON CONFLICT(user_id) DO UPDATE "

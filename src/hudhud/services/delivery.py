@@ -58,8 +58,8 @@ class DeviceFeed:
             await self._wake.wait()
             self._wake.clear()
             dirty, self._dirty = self._dirty, {}
-            for conv_id in dirty:
-                await self._drain_one(conv_id, send)
+            for conv_id, until in dirty.items():
+                await self._drain_one(conv_id, until, send)
             receipts, self._receipts = self._receipts, set()
             for conv_id, reader_id in receipts:
                 view = await self._messaging.receipt_for(self.user_id, conv_id, reader_id)
@@ -86,9 +86,19 @@ class DeviceFeed:
         self._receipts_sent[key] = value
         await send(sf.receipt(view.conversation_id, view.user_id, view.delivered_seq, view.read_seq))
 
-    async def _drain_one(self, conv_id: str, send: Send) -> None:
+    async def _drain_one(self, conv_id: str, until: int, send: Send) -> None:
         if conv_id in self._sent:
-            await self._drain(conv_id, self._sent[conv_id], send)
+            after = self._sent[conv_id]
+            recent = self._messaging.recent
+            cached = recent.after(conv_id, after, until, self.user_id) if recent is not None else None
+            if cached is None:
+                await self._drain(conv_id, after, send)
+                return
+            found, through = cached
+            for r in found:
+                if r.message.sender_device_id != self.device_id:
+                    await send(r.frame_for(self.user_id))
+            self._sent[conv_id] = max(through, self._sent.get(conv_id, 0))
             return
 
         def window(conn: Connection) -> tuple[int, int]:

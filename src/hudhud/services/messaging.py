@@ -19,6 +19,7 @@ from hudhud.bus import Bus
 from hudhud.clock import Clock
 from hudhud.config import Settings
 from hudhud.errors import ClientError, ContentTooLarge, InvalidRequest, NotFound, NotMember
+from hudhud.services.recent import RecentMessages
 from hudhud.services.safety import SafetyService, new_chat_check
 from hudhud.store import accounts as aq
 from hudhud.store import groups as gq
@@ -90,6 +91,7 @@ class MessagingService:
         self._clock = clock
         self._s = settings
         self._safety = safety
+        self.recent: RecentMessages | None = RecentMessages()
 
     async def send(
         self,
@@ -136,15 +138,16 @@ class MessagingService:
         to_user: str | None,
         forward_of: tuple[str, int] | None,
         rate_checked: bool,
-    ) -> Callable[[Connection], tuple[SendResult, list[str]]]:
+    ) -> Callable[[Connection], tuple[SendResult, list[str], Message | None]]:
         new_conv_id = ids.new_id("c")
         clock, s, safety = self._clock, self._s, self._safety
 
-        def op(conn: Connection) -> tuple[SendResult, list[str]]:
+        def op(conn: Connection) -> tuple[SendResult, list[str], Message | None]:
             now = clock.now()  # taken inside the writer, so timestamps follow sequence order
             earlier = q.find_by_client_id(conn, device_id, client_msg_id)
             if earlier is not None:
-                return SendResult(earlier.conversation_id, earlier.seq, earlier.created_at, client_msg_id, True), []
+                dup = SendResult(earlier.conversation_id, earlier.seq, earlier.created_at, client_msg_id, True)
+                return dup, [], None
             sender = aq.get_user(conn, user_id)
             assert sender is not None
             if sender.status == "suspended":
@@ -194,12 +197,17 @@ class MessagingService:
             )
             # A message withheld from a blocker goes to the sender's own devices only.
             audience = [user_id] if withheld else q.active_member_ids(conn, conv_id)
-            return SendResult(conv_id, seq, now, client_msg_id, False, forward_count), audience
+            message = Message(
+                conv_id, seq, user_id, device_id, client_msg_id, now, content, "user", forward_count, withheld, stranger
+            )
+            return SendResult(conv_id, seq, now, client_msg_id, False, forward_count), audience, message
 
         return op
 
-    async def _announce(self, pending: Awaitable[tuple[SendResult, list[str]]]) -> SendResult:
-        result, audience = await pending
+    async def _announce(self, pending: Awaitable[tuple[SendResult, list[str], Message | None]]) -> SendResult:
+        result, audience, message = await pending
+        if message is not None and self.recent is not None:
+            self.recent.add(message, frozenset(audience))  # before the doorbell, so feeds find it
         notice = {"t": "msg", "c": result.conversation_id, "s": result.seq}
         for member_id in audience:
             await self._bus.publish(f"user:{member_id}", notice)
@@ -243,7 +251,7 @@ class MessagingService:
 
     async def broadcast(
         self, user_id: str, device_id: str, client_msg_id: str, list_id: str, content: bytes
-    ) -> tuple[int, list[SendResult]]:
+    ) -> tuple[int, list[tuple[str, SendResult]]]:
         """Send one message to each recipient of a broadcast list as an ordinary one-to-one message. As in
         WhatsApp, only recipients who have the sender in their contacts get it. Returns (list size, results)."""
 
@@ -270,7 +278,8 @@ class MessagingService:
         for outcome in outcomes:
             if isinstance(outcome, BaseException) and not isinstance(outcome, ClientError):
                 raise outcome
-        return len(everyone), [o for o in outcomes if isinstance(o, SendResult)]
+        # Copies refused by a limit (new chats with strangers, say) are left out; the rest stand.
+        return len(everyone), [(u, o) for u, o in zip(reach, outcomes, strict=True) if isinstance(o, SendResult)]
 
     async def ack(self, user_id: str, device_id: str, conversation_id: str, seq: int) -> None:
         """The device has everything in the conversation through `seq` (its cursor moves there); the user's
@@ -290,7 +299,7 @@ class MessagingService:
             found = q.member_position(conn, conversation_id, user_id)
             if found is None:
                 raise NotMember("you are not a member of this conversation")
-            member, last_seq = found
+            member, last_seq, kind = found
             if member.left_seq is not None:
                 last_seq = min(last_seq, member.left_seq)
             if seq > last_seq:
@@ -302,6 +311,11 @@ class MessagingService:
             )
             if moved is None:
                 return []
+            if kind == "group":
+                # In a group every member's position would ring every member: n² notices per message. Members'
+                # positions are read on demand (history's receipts, WhatsApp's "message info"); only the user's
+                # own devices are told, to keep unread counts in step.
+                return [user_id]
             if moved.delivered_seq == member.delivered_seq:
                 # Only the read position moved. Someone who does not share read receipts must not reveal even
                 # the moment they read: tell only their own devices.
@@ -364,7 +378,8 @@ class MessagingService:
                 if hidden:  # the newest message is not for me: show the newest that is
                     visible = q.history(conn, conv.id, me, None, 1)
                     last = visible[-1] if visible else None
-                rcpts = [receipt_view(users[user_id], m, users[m.user_id]) for m in ms]
+                shown = [me] if conv.kind == "group" else ms  # group receipts: see above, read on demand
+                rcpts = [receipt_view(users[user_id], m, users[m.user_id]) for m in shown]
                 out.append(ConversationSummary(conv, me, ms, users, last, rcpts))
             return out
 

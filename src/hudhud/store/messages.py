@@ -112,14 +112,14 @@ def get_member(conn: Connection, conv_id: str, user_id: str) -> Member | None:
     return _member(row) if row else None
 
 
-def member_position(conn: Connection, conv_id: str, user_id: str) -> tuple[Member, int] | None:
-    """The user's membership row and the conversation's last seq, in one query."""
+def member_position(conn: Connection, conv_id: str, user_id: str) -> tuple[Member, int, str] | None:
+    """The user's membership row, the conversation's last seq and its kind, in one query."""
     row = conn.execute(
-        select(members, conversations.c.last_seq)
+        select(members, conversations.c.last_seq, conversations.c.kind)
         .join(conversations, conversations.c.id == members.c.conversation_id)
         .where(members.c.conversation_id == conv_id, members.c.user_id == user_id)
     ).first()
-    return (_member(row), int(row.last_seq)) if row else None
+    return (_member(row), int(row.last_seq), str(row.kind)) if row else None
 
 
 def active_member_ids(conn: Connection, conv_id: str) -> list[str]:

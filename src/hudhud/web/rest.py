@@ -203,17 +203,27 @@ async def remove_contact(phone: str, p: Auth, h: Hub) -> Response:
 
 @router.get("/conversations", tags=["messages"])
 async def conversations(p: Auth, h: Hub) -> dict[str, Any]:
+    """My conversations. In groups, a member's phone number is shown only if it is in my contacts: joining a
+    group by link must not hand its members' numbers to strangers."""
+    known = {c.phone for c in await h.contacts.list(p.user_id)}
     out = []
     for s in await h.messaging.conversations(p.user_id):
+        group = s.conversation.kind == "group"
+
+        def phone(user_id: str, users: dict[str, User] = s.users, group: bool = group) -> str | None:
+            number = users[user_id].phone
+            return None if group and user_id != p.user_id and number not in known else number
+
         out.append(
             {
                 "conversation_id": s.conversation.id,
                 "kind": s.conversation.kind,
+                "subject": s.conversation.subject if group else None,
                 "last_seq": s.conversation.last_seq,
                 "members": [
                     {
                         "user_id": m.user_id,
-                        "phone": s.users[m.user_id].phone,
+                        "phone": phone(m.user_id),
                         "display_name": s.users[m.user_id].display_name,
                     }
                     for m in s.members

@@ -261,7 +261,7 @@ class Connection:
 
     async def _broadcast(self, p: Principal, frame: Broadcast, content: bytes, ref: Any) -> None:
         total, results = await self.hub.messaging.broadcast(p.user_id, p.device_id, frame.id, frame.list_id, content)
-        reached = [{"conversation_id": r.conversation_id, "seq": r.seq} for r in results]
+        reached = [{"user_id": u, "conversation_id": r.conversation_id, "seq": r.seq} for u, r in results]
         # Copies refused by a limit (new chats with strangers, say) are the difference between total and reached.
         await self.send(sf.broadcast_sent(ref, frame.id, frame.list_id, total, reached))
 
