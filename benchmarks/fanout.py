@@ -57,9 +57,10 @@ async def run(members: int, count: int) -> dict[str, Any]:
                 ws = await connect(ws_url, max_size=2**24, open_timeout=60)
                 sockets.append(ws)
                 await ws.send(json.dumps({"type": "hello", "v": 1, "token": u["token"]}))
-                ready.release()
                 async for raw in ws:
                     f = json.loads(raw)
+                    if f["type"] == "synced":
+                        ready.release()  # measured only once every member is caught up
                     if f["type"] == "deliver" and f["conversation_id"] == conv and not f.get("system"):
                         mid = f["content"]["text"]
                         if u["user_id"] in seen.setdefault(f["seq"], set()):
@@ -73,7 +74,6 @@ async def run(members: int, count: int) -> dict[str, Any]:
             tasks = [asyncio.create_task(member(u, i)) for i, u in enumerate(users[1:])]
             for _ in tasks:
                 await ready.acquire()
-            await asyncio.sleep(1.0)  # let catch-up of the join events finish
             sender = await connect(ws_url)
             await sender.send(json.dumps({"type": "hello", "v": 1, "token": owner["token"]}))
             cpu0, t0 = proc_cpu_seconds(proc.pid), time.perf_counter()

@@ -44,3 +44,16 @@ def test_every_rest_route_is_documented():
 def test_readme_has_the_two_commands():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert "make run" in readme and "make test" in readme
+
+
+def test_readme_client_options_work_before_the_command(tmp_path):
+    """The README writes `hudhud --profile amal login …`: the options must be taken there as well as after."""
+    from hudhud.cli import build_parser, main
+
+    parser = build_parser()
+    assert parser.parse_args(["--profile", "a", "chats"]).global_profile == "a"
+    assert parser.parse_args(["chats", "--profile", "b"]).profile == "b"
+    # `chats` with a fresh profile says "not logged in", having opened the profile it was given, there.
+    profile = tmp_path / "p"
+    assert main(["--profile", str(profile), "chats"]) == 1
+    assert profile.is_dir()

@@ -82,6 +82,20 @@ async def test_someone_who_blocked_the_admin_gets_nothing_and_the_admin_cannot_t
     assert (await chadi.call("GET", "/v1/invitations")).json()["invitations"] == []
 
 
+async def test_sharing_a_group_does_not_reveal_numbers(server):
+    amal, badr, dina = await people(server, "amal", "badr", "dina")
+    for p in (badr, dina):
+        await p.privacy(group_add="everyone")
+    await badr.knows(amal)
+    conv = (await create_group(amal, "Strangers", badr, dina))["conversation_id"]
+    (entry,) = (await badr.call("GET", "/v1/conversations")).json()["conversations"]
+    assert entry["subject"] == "Strangers"
+    phones = {m["user_id"]: m["phone"] for m in entry["members"]}
+    assert phones == {amal.id: amal.phone, badr.id: badr.phone, dina.id: None}
+    assert (await badr.call("GET", f"/v1/users/{dina.id}")).json()["phone"] is None
+    assert conv
+
+
 async def test_roles_and_permissions(server):
     amal, badr, dina = await people(server, "amal", "badr", "dina")
     for p in (badr, dina):

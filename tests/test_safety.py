@@ -143,6 +143,11 @@ async def test_reports_and_operator_actions(server, tmp_path):
     assert (await b.expect("error"))["code"] == "account_suspended"
     r = await badr.call("GET", "/v1/me")
     assert r.status_code == 403 and r.json()["error"]["code"] == "account_suspended"
+    # Nor can it log in again by SMS.
+    async with server.http() as c:
+        await c.post("/v1/auth/code", json={"phone": badr.phone})
+        r = await c.post("/v1/auth/verify", json={"phone": badr.phone, "code": server.codes[badr.phone]})
+    assert r.status_code == 403 and r.json()["error"]["code"] == "account_suspended"
     await server.hub.safety.moderate(badr.phone, "restore")
     assert (await badr.call("GET", "/v1/me")).status_code == 200
     assert await server.hub.safety.reports() == []  # restoring closes the reports

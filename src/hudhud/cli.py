@@ -140,6 +140,9 @@ async def cmd_migrate(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hudhud", description="Hudhud messenger: server and client.")
     parser.add_argument("--version", action="version", version=f"hudhud {__version__}")
+    # Client options are accepted before the command too (`hudhud --profile amal send …`).
+    parser.add_argument("--profile", dest="global_profile", help=argparse.SUPPRESS)
+    parser.add_argument("--server", dest="global_server", help=argparse.SUPPRESS)
     sub = parser.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="run the server")
@@ -197,6 +200,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    for name in ("profile", "server"):
+        if getattr(args, name, None) is None and getattr(args, f"global_{name}", None) is not None:
+            setattr(args, name, getattr(args, f"global_{name}"))
     func: Any = args.func
     try:
         if getattr(args, "sync", False):

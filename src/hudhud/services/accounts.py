@@ -122,6 +122,8 @@ class AccountService:
             if row is None or not hmac.compare_digest(row.code_hash, ids.hash_code(number, code)):
                 raise ClientError("wrong code, or no code was requested for this number", code="code_invalid")
             user = q.get_user_by_phone(conn, number)
+            if user is not None and user.status == "suspended":
+                raise ClientError("this account is suspended", code="account_suspended", status=403)
             new = user is None
             if user is not None and len(q.active_devices(conn, user.id)) >= s.max_devices:
                 raise ClientError(

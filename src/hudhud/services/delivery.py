@@ -72,9 +72,8 @@ class DeviceFeed:
             await self._drain(conv_id, start, send)
         # Current watermarks of every conversation, so a sender who was away sees the ticks it missed. The
         # user's own are included: they keep read state in step across the user's devices.
-        for summary in await self._messaging.conversations(self.user_id):
-            for view in summary.receipts:
-                await self._send_receipt(view, send)
+        for view in await self._messaging.sync_receipts(self.user_id):
+            await self._send_receipt(view, send)
 
     async def _send_receipt(self, view: ReceiptView, send: Send) -> None:
         # Only what this viewer can see, and only when it changed: a hidden read position moving must not

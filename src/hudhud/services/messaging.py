@@ -268,6 +268,8 @@ class MessagingService:
             return sender, everyone, reach
 
         sender, everyone, reach = await self._db.read(op)
+        if sender.status == "suspended":
+            raise ClientError("this account is suspended", code="account_suspended", status=403)
         if self._safety is not None and reach:
             self._safety.check_rate(sender, len(reach))
         pending = [
@@ -382,6 +384,21 @@ class MessagingService:
                 rcpts = [receipt_view(users[user_id], m, users[m.user_id]) for m in shown]
                 out.append(ConversationSummary(conv, me, ms, users, last, rcpts))
             return out
+
+        return await self._db.read(op)
+
+    async def sync_receipts(self, user_id: str) -> list[ReceiptView]:
+        """The receipt watermarks a device is sent when it connects: its user's own in every conversation, and
+        the other member's in direct chats. (Group members' positions are read on demand; loading them for every
+        connecting member of a large group would cost members² work.)"""
+
+        def op(conn: Connection) -> list[ReceiptView]:
+            mine = q.user_conversations(conn, user_id)
+            direct = [c.id for c, _ in mine if c.kind == "direct"]
+            others = [m for ms in q.members_of_many(conn, direct).values() for m in ms if m.user_id != user_id]
+            users = aq.get_users(conn, [m.user_id for m in others] + [user_id])
+            rows = [me for _, me in mine] + others
+            return [receipt_view(users[user_id], m, users[m.user_id]) for m in rows if m.user_id in users]
 
         return await self._db.read(op)
 

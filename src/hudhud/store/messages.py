@@ -91,11 +91,17 @@ def create_direct(conn: Connection, conv_id: str, a: str, b: str, now: float) ->
 
 
 def share_conversation(conn: Connection, a: str, b: str) -> bool:
+    """Whether a and b have a direct chat. (Sharing a group is not enough: joining one by link must not give
+    away its members' numbers.)"""
     other = members.alias("other")
     q = (
         select(func.count())
-        .select_from(members.join(other, other.c.conversation_id == members.c.conversation_id))
-        .where(members.c.user_id == a, other.c.user_id == b)
+        .select_from(
+            members.join(other, other.c.conversation_id == members.c.conversation_id).join(
+                conversations, conversations.c.id == members.c.conversation_id
+            )
+        )
+        .where(members.c.user_id == a, other.c.user_id == b, conversations.c.kind == "direct")
     )
     return bool((conn.execute(q)).scalar_one())
 

@@ -94,6 +94,8 @@ def create_app(hub: Hudhud, *, manage_lifecycle: bool = True) -> FastAPI:
             f"hudhud_client_errors_total {m.client_errors}",
             f"hudhud_commit_batches_total {hub.db.batches}",
             f"hudhud_commit_ops_total {hub.db.ops}",
+            f"hudhud_recent_hits_total {hub.messaging.recent.hits if hub.messaging.recent else 0}",
+            f"hudhud_recent_misses_total {hub.messaging.recent.misses if hub.messaging.recent else 0}",
         ]
         return "\n".join(lines) + "\n"
 
