@@ -59,25 +59,39 @@ def proc_rss_kib(pid: int, peak: bool = False) -> int:
     return 0
 
 
-async def make_users(data_dir: Path, n: int, prefix: str = "+2010") -> list[dict[str, str]]:
-    """Provision accounts directly in the database (as `hudhud admin create-user` does), letting anyone add them
-    to groups, so that a benchmark measures messaging rather than sign-up."""
-    hub = Hudhud(Settings(data_dir=data_dir))
+async def make_users(
+    data_dir: Path, n: int, prefix: str = "+2010", group_add: str = "everyone", database_url: str = ""
+) -> list[dict[str, str]]:
+    """Provision accounts directly in the database, 500 to a transaction, letting anyone add them to groups, so
+    that a benchmark measures messaging rather than sign-up."""
+    from hudhud import ids
+    from hudhud.store import accounts as aq
+
+    hub = Hudhud(Settings(data_dir=data_dir, database_url=database_url))
     await hub.start()
-    out = []
+    out: list[dict[str, str]] = []
     try:
-        for i in range(n):
-            login = await hub.accounts.create_user(f"{prefix}{i:08d}", f"user{i}")
-            await hub.accounts.update_privacy(login.user.id, None, None, "everyone")
-            out.append({"user_id": login.user.id, "token": login.token})
+        for start in range(0, n, 500):
+            chunk = []
+            for i in range(start, min(n, start + 500)):
+                chunk.append((ids.new_id("u"), ids.new_id("d"), ids.new_token(), f"{prefix}{i:08d}"))
+
+            def op(conn: Any, chunk: list[tuple[str, str, str, str]] = chunk) -> None:
+                for user_id, device_id, token, phone in chunk:
+                    aq.insert_user(conn, user_id, phone, f"user {phone[-4:]}", 0.0)
+                    aq.update_user(conn, user_id, group_add_privacy=group_add)
+                    aq.insert_device(conn, device_id, user_id, "bench", ids.hash_token(token), 0.0)
+
+            await hub.db.write(op)
+            out += [{"user_id": u, "device_id": d, "token": t, "phone": p} for u, d, t, p in chunk]
     finally:
         await hub.close()
     return out
 
 
 @asynccontextmanager
-async def server_process(data_dir: Path, **env: str) -> Any:
-    port = free_port()
+async def server_process(data_dir: Path, port: int | None = None, **env: str) -> Any:
+    port = port or free_port()
     environ = {**os.environ, "HUDHUD_LOG_LEVEL": "warning", "HUDHUD_MESSAGES_PER_MINUTE": "0", **env}
     proc = subprocess.Popen(  # noqa: ASYNC220 - starting the server once, before measuring
         [sys.executable, "-m", "hudhud.cli", "serve", "--port", str(port), "--data-dir", str(data_dir)],

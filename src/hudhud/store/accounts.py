@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, func, insert, select, update
+from sqlalchemy import Connection, and_, bindparam, delete, func, insert, select, update
 
+from hudhud.store.messages import prepared
 from hudhud.store.records import CodeRow, Contact, Device, User
 from hudhud.store.schema import (
     code_sends,
@@ -40,7 +41,8 @@ def _device(row: Any) -> Device:
 
 
 def get_user(conn: Connection, user_id: str) -> User | None:
-    row = (conn.execute(select(users).where(users.c.id == user_id))).first()
+    stmt = prepared(conn, "get_user", lambda _: select(users).where(users.c.id == bindparam("u")))
+    row = conn.execute(stmt, {"u": user_id}).first()
     return _user(row) if row else None
 
 
@@ -53,8 +55,8 @@ def get_users(conn: Connection, user_ids: Iterable[str]) -> dict[str, User]:
     ids = list(set(user_ids))
     if not ids:
         return {}
-    rows = (conn.execute(select(users).where(users.c.id.in_(ids)))).all()
-    return {r.id: _user(r) for r in rows}
+    stmt = prepared(conn, "get_users", lambda _: select(users).where(users.c.id.in_(bindparam("ids", expanding=True))))
+    return {r.id: _user(r) for r in conn.execute(stmt, {"ids": ids}).all()}
 
 
 def insert_user(conn: Connection, user_id: str, phone: str, display_name: str, now: float) -> None:

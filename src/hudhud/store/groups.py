@@ -7,10 +7,10 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
 
 from hudhud import ids
-from hudhud.store.messages import _insert, append_message
+from hudhud.store.messages import _insert, append_message, prepared
 from hudhud.store.schema import (
     blocks,
     broadcast_lists,
@@ -246,12 +246,14 @@ def unblock(conn: Connection, blocker: str, blocked: str) -> bool:
 
 
 def is_blocked(conn: Connection, blocker: str, blocked: str) -> bool:
-    return (
-        conn.execute(
-            select(blocks.c.created_at).where(blocks.c.blocker_id == blocker, blocks.c.blocked_id == blocked)
-        ).first()
-        is not None
+    stmt = prepared(
+        conn,
+        "is_blocked",
+        lambda _: select(blocks.c.created_at).where(
+            blocks.c.blocker_id == bindparam("a"), blocks.c.blocked_id == bindparam("b")
+        ),
     )
+    return conn.execute(stmt, {"a": blocker, "b": blocked}).first() is not None
 
 
 def blocked_by_me(conn: Connection, blocker: str) -> list[str]:

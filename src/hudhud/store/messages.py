@@ -8,13 +8,27 @@ recipients.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Connection, and_, false, func, insert, literal, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, false, func, insert, literal, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from hudhud.store.records import Conversation, Member, Message
 from hudhud.store.schema import conversations, device_cursors, members, messages
+
+_PREPARED: dict[tuple[str, str], Any] = {}
+
+
+def prepared(conn: Connection, name: str, build: Callable[[str], Any]) -> Any:
+    """A statement built once per dialect, with bind parameters for its values. Building a statement and its
+    cache key costs more than running it on SQLite; a prebuilt one memoises both (measured: about a third of
+    the writer's time on the one-to-one hot path went to building statements)."""
+    key = (conn.dialect.name, name)
+    stmt = _PREPARED.get(key)
+    if stmt is None:
+        stmt = _PREPARED[key] = build(conn.dialect.name)
+    return stmt
 
 
 def _insert(conn: Connection, table: Any) -> Any:
@@ -67,8 +81,10 @@ def direct_key(a: str, b: str) -> str:
 
 
 def find_direct(conn: Connection, a: str, b: str) -> str | None:
-    row = conn.execute(select(conversations.c.id).where(conversations.c.direct_key == direct_key(a, b)))
-    found = row.first()
+    stmt = prepared(
+        conn, "find_direct", lambda _: select(conversations.c.id).where(conversations.c.direct_key == bindparam("key"))
+    )
+    found = conn.execute(stmt, {"key": direct_key(a, b)}).first()
     return str(found[0]) if found else None
 
 
@@ -107,32 +123,49 @@ def share_conversation(conn: Connection, a: str, b: str) -> bool:
 
 
 def get_conversation(conn: Connection, conv_id: str) -> Conversation | None:
-    row = (conn.execute(select(conversations).where(conversations.c.id == conv_id))).first()
+    stmt = prepared(
+        conn, "get_conversation", lambda _: select(conversations).where(conversations.c.id == bindparam("c"))
+    )
+    row = conn.execute(stmt, {"c": conv_id}).first()
     return _conversation(row._mapping) if row else None
 
 
 def get_member(conn: Connection, conv_id: str, user_id: str) -> Member | None:
-    row = (
-        conn.execute(select(members).where(members.c.conversation_id == conv_id, members.c.user_id == user_id))
-    ).first()
+    stmt = prepared(
+        conn,
+        "get_member",
+        lambda _: select(members).where(
+            members.c.conversation_id == bindparam("c"), members.c.user_id == bindparam("u")
+        ),
+    )
+    row = conn.execute(stmt, {"c": conv_id, "u": user_id}).first()
     return _member(row) if row else None
 
 
 def member_position(conn: Connection, conv_id: str, user_id: str) -> tuple[Member, int, str] | None:
     """The user's membership row, the conversation's last seq and its kind, in one query."""
-    row = conn.execute(
-        select(members, conversations.c.last_seq, conversations.c.kind)
-        .join(conversations, conversations.c.id == members.c.conversation_id)
-        .where(members.c.conversation_id == conv_id, members.c.user_id == user_id)
-    ).first()
+    stmt = prepared(
+        conn,
+        "member_position",
+        lambda _: (
+            select(members, conversations.c.last_seq, conversations.c.kind)
+            .join(conversations, conversations.c.id == members.c.conversation_id)
+            .where(members.c.conversation_id == bindparam("c"), members.c.user_id == bindparam("u"))
+        ),
+    )
+    row = conn.execute(stmt, {"c": conv_id, "u": user_id}).first()
     return (_member(row), int(row.last_seq), str(row.kind)) if row else None
 
 
 def active_member_ids(conn: Connection, conv_id: str) -> list[str]:
-    rows = conn.execute(
-        select(members.c.user_id).where(members.c.conversation_id == conv_id, members.c.left_seq.is_(None))
-    ).all()
-    return [r[0] for r in rows]
+    stmt = prepared(
+        conn,
+        "active_member_ids",
+        lambda _: select(members.c.user_id).where(
+            members.c.conversation_id == bindparam("c"), members.c.left_seq.is_(None)
+        ),
+    )
+    return [r[0] for r in conn.execute(stmt, {"c": conv_id}).all()]
 
 
 def list_members(conn: Connection, conv_id: str) -> list[Member]:
@@ -141,11 +174,14 @@ def list_members(conn: Connection, conv_id: str) -> list[Member]:
 
 
 def find_by_client_id(conn: Connection, device_id: str, client_msg_id: str) -> Message | None:
-    row = (
-        conn.execute(
-            select(messages).where(messages.c.sender_device_id == device_id, messages.c.client_msg_id == client_msg_id)
-        )
-    ).first()
+    stmt = prepared(
+        conn,
+        "find_by_client_id",
+        lambda _: select(messages).where(
+            messages.c.sender_device_id == bindparam("d"), messages.c.client_msg_id == bindparam("m")
+        ),
+    )
+    row = conn.execute(stmt, {"d": device_id, "m": client_msg_id}).first()
     return _message(row) if row else None
 
 
@@ -163,26 +199,33 @@ def append_message(
     withheld: bool = False,
     stranger: bool = False,
 ) -> int:
-    seq = conn.execute(
-        update(conversations)
-        .where(conversations.c.id == conv_id)
-        .values(last_seq=conversations.c.last_seq + 1)
-        .returning(conversations.c.last_seq)
-    ).scalar_one()
+    bump = prepared(
+        conn,
+        "bump_seq",
+        lambda _: (
+            update(conversations)
+            .where(conversations.c.id == bindparam("c"))
+            .values(last_seq=conversations.c.last_seq + 1)
+            .returning(conversations.c.last_seq)
+        ),
+    )
+    seq = conn.execute(bump, {"c": conv_id}).scalar_one()
+    add = prepared(conn, "insert_message", lambda _: insert(messages))
     conn.execute(
-        insert(messages).values(
-            conversation_id=conv_id,
-            seq=seq,
-            sender_id=sender_id,
-            sender_device_id=device_id,
-            client_msg_id=client_msg_id,
-            created_at=now,
-            content=content,
-            kind=kind,
-            forward_count=forward_count,
-            withheld=withheld,
-            stranger=stranger,
-        )
+        add,
+        {
+            "conversation_id": conv_id,
+            "seq": seq,
+            "sender_id": sender_id,
+            "sender_device_id": device_id,
+            "client_msg_id": client_msg_id,
+            "created_at": now,
+            "content": content,
+            "kind": kind,
+            "forward_count": forward_count,
+            "withheld": withheld,
+            "stranger": stranger,
+        },
     )
     return int(seq)
 
@@ -238,20 +281,29 @@ def resume_position(conn: Connection, device_id: str, user_id: str, conv_id: str
 def fetch_after(conn: Connection, conv_id: str, user_id: str, after: int, limit: int) -> list[Message]:
     """Messages after seq `after` that `user_id` may see: inside their membership window, and not withheld
     from them (a withheld message is visible to its sender only)."""
-    q = (
-        select(messages)
-        .join(members, and_(members.c.conversation_id == messages.c.conversation_id, members.c.user_id == user_id))
-        .where(
-            messages.c.conversation_id == conv_id,
-            messages.c.seq > after,
-            messages.c.seq > members.c.joined_seq,
-            or_(members.c.left_seq.is_(None), messages.c.seq <= members.c.left_seq),
-            or_(messages.c.withheld == false(), messages.c.sender_id == user_id),
+
+    def build(_: str) -> Any:
+        return (
+            select(messages)
+            .join(
+                members,
+                and_(members.c.conversation_id == messages.c.conversation_id, members.c.user_id == bindparam("u")),
+            )
+            .where(
+                messages.c.conversation_id == bindparam("c"),
+                messages.c.seq > bindparam("after"),
+                messages.c.seq > members.c.joined_seq,
+                or_(members.c.left_seq.is_(None), messages.c.seq <= members.c.left_seq),
+                or_(messages.c.withheld == false(), messages.c.sender_id == bindparam("u")),
+            )
+            .order_by(messages.c.seq)
+            .limit(bindparam("limit"))
         )
-        .order_by(messages.c.seq)
-        .limit(limit)
-    )
-    return [_message(r) for r in conn.execute(q).all()]
+
+    rows = conn.execute(
+        prepared(conn, "fetch_after", build), {"u": user_id, "c": conv_id, "after": after, "limit": limit}
+    ).all()
+    return [_message(r) for r in rows]
 
 
 def history(conn: Connection, conv_id: str, member: Member, before: int | None, limit: int) -> list[Message]:
@@ -267,13 +319,17 @@ def history(conn: Connection, conv_id: str, member: Member, before: int | None, 
 
 
 def advance_cursor(conn: Connection, device_id: str, conv_id: str, seq: int) -> None:
-    stmt = _insert(conn, device_cursors).values(device_id=device_id, conversation_id=conv_id, acked_seq=seq)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[device_cursors.c.device_id, device_cursors.c.conversation_id],
-        set_={"acked_seq": stmt.excluded.acked_seq},
-        where=stmt.excluded.acked_seq > device_cursors.c.acked_seq,
-    )
-    conn.execute(stmt)
+    def build(_: str) -> Any:
+        stmt = _insert(conn, device_cursors).values(
+            device_id=bindparam("d"), conversation_id=bindparam("c"), acked_seq=bindparam("s")
+        )
+        return stmt.on_conflict_do_update(
+            index_elements=[device_cursors.c.device_id, device_cursors.c.conversation_id],
+            set_={"acked_seq": stmt.excluded.acked_seq},
+            where=stmt.excluded.acked_seq > device_cursors.c.acked_seq,
+        )
+
+    conn.execute(prepared(conn, "advance_cursor", build), {"d": device_id, "c": conv_id, "s": seq})
 
 
 def advance_watermarks(
@@ -281,20 +337,26 @@ def advance_watermarks(
 ) -> Member | None:
     """Raise the user's delivered/read watermarks (reading implies delivery). Returns the member row if
     anything moved, else None."""
+
+    def build(dialect: str) -> Any:
+        greatest = func.max if dialect == "sqlite" else func.greatest
+        return (
+            update(members)
+            .where(
+                members.c.conversation_id == bindparam("c"),
+                members.c.user_id == bindparam("u"),
+                or_(members.c.delivered_seq < bindparam("d"), members.c.read_seq < bindparam("r")),
+            )
+            .values(
+                delivered_seq=greatest(members.c.delivered_seq, bindparam("d")),
+                read_seq=greatest(members.c.read_seq, bindparam("r")),
+            )
+            .returning(*members.c)
+        )
+
     delivered = max(delivered, read)
-    greatest = func.max if conn.dialect.name == "sqlite" else func.greatest
     row = conn.execute(
-        update(members)
-        .where(
-            members.c.conversation_id == conv_id,
-            members.c.user_id == user_id,
-            or_(members.c.delivered_seq < delivered, members.c.read_seq < read),
-        )
-        .values(
-            delivered_seq=greatest(members.c.delivered_seq, delivered),
-            read_seq=greatest(members.c.read_seq, read),
-        )
-        .returning(*members.c)
+        prepared(conn, "advance_watermarks", build), {"c": conv_id, "u": user_id, "d": delivered, "r": read}
     ).first()
     return _member(row) if row else None
 
