@@ -345,3 +345,21 @@ async def test_server_survives_garbage_and_serves_others(server):
     a, b = await server.client(a_tok), await server.client(b_tok)
     await a.send_text("still working", to=b_id)
     await b.expect("deliver")
+
+
+async def test_turning_read_receipts_off_takes_effect_on_live_connections(server):
+    (_, _, a_tok), (b_id, _, b_tok) = await two_users(server)
+    a, b = await server.client(a_tok), await server.client(b_tok)
+    first = await a.send_text("one", to=b_id)
+    conv = first["conversation_id"]
+    await b.expect("deliver", seq=first["seq"])
+    await b.send({"type": "read", "conversation_id": conv, "seq": first["seq"]})
+    assert (await a.expect("receipt", user_id=b_id, read_seq=first["seq"]))["delivered_seq"] == first["seq"]
+    # A switches read receipts off while connected: from now on A sees no read positions of others.
+    async with server.http(a_tok) as c:
+        assert (await c.patch("/v1/me/privacy", json={"read_receipts": False})).status_code == 200
+    second = await a.send_text("two", conversation_id=conv)
+    await b.expect("deliver", seq=second["seq"])
+    await b.send({"type": "read", "conversation_id": conv, "seq": second["seq"]})
+    r = await a.expect("receipt", user_id=b_id, delivered_seq=second["seq"])
+    assert r["read_seq"] is None

@@ -238,7 +238,10 @@ class AccountService:
                 raise InvalidRequest("about is at most 140 characters")
             values["about"] = about
         await self._db.write(lambda c: q.update_user(c, user_id, **values))
-        return await self.get_user(user_id)
+        user = await self.get_user(user_id)
+        # Connected devices of this user keep the read-receipts setting in memory: tell them.
+        await self._bus.publish(f"user:{user_id}", {"t": "settings", "rr": user.read_receipts})
+        return user
 
     async def update_privacy(
         self, user_id: str, read_receipts: bool | None, last_seen: str | None, group_add: str | None = None
@@ -255,4 +258,7 @@ class AccountService:
                 raise InvalidRequest("last_seen is one of everyone, contacts, nobody")
             values["last_seen_privacy"] = last_seen
         await self._db.write(lambda c: q.update_user(c, user_id, **values))
-        return await self.get_user(user_id)
+        user = await self.get_user(user_id)
+        # Connected devices of this user keep the read-receipts setting in memory: tell them.
+        await self._bus.publish(f"user:{user_id}", {"t": "settings", "rr": user.read_receipts})
+        return user

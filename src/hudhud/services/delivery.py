@@ -16,6 +16,7 @@ from sqlalchemy import Connection
 
 from hudhud.protocol import server_frames as sf
 from hudhud.services.messaging import MessagingService, ReceiptView
+from hudhud.store import accounts as aq
 from hudhud.store import messages as q
 from hudhud.store.db import Database
 
@@ -33,6 +34,8 @@ class DeviceFeed:
         self._sent: dict[str, int] = {}  # conversation -> last seq sent on this connection
         self._dirty: dict[str, int] = {}  # conversation -> highest seq a notice announced
         self._receipts: set[tuple[str, str]] = set()
+        self._ready_receipts: list[ReceiptView] = []
+        self.read_receipts: bool | None = None  # this user's setting, known once the feed has started
         self._receipts_sent: dict[tuple[str, str], tuple[int, int | None]] = {}
         self._wake = asyncio.Event()
         self.synced = False
@@ -44,9 +47,24 @@ class DeviceFeed:
             self._dirty[conversation_id] = max(seq, self._dirty.get(conversation_id, 0))
             self._wake.set()
 
-    def on_receipt(self, conversation_id: str, user_id: str) -> None:
-        self._receipts.add((conversation_id, user_id))
+    def on_receipt(
+        self,
+        conversation_id: str,
+        user_id: str,
+        delivered: int | None = None,
+        read: int | None = None,
+        reader_shares: bool | None = None,
+    ) -> None:
+        if delivered is not None and read is not None and reader_shares is not None and self.read_receipts is not None:
+            # The notice carries the watermarks: decide what this viewer may see without reading the store.
+            shared = user_id == self.user_id or (self.read_receipts and reader_shares)
+            self._ready_receipts.append(ReceiptView(conversation_id, user_id, delivered, read if shared else None))
+        else:
+            self._receipts.add((conversation_id, user_id))
         self._wake.set()
+
+    def on_settings(self, read_receipts: bool) -> None:
+        self.read_receipts = read_receipts
 
     # -- the loop ---------------------------------------------------------------------------------------------
 
@@ -60,13 +78,18 @@ class DeviceFeed:
             dirty, self._dirty = self._dirty, {}
             for conv_id, until in dirty.items():
                 await self._drain_one(conv_id, until, send)
+            ready, self._ready_receipts = self._ready_receipts, []
+            for view in ready:
+                await self._send_receipt(view, send)
             receipts, self._receipts = self._receipts, set()
             for conv_id, reader_id in receipts:
-                view = await self._messaging.receipt_for(self.user_id, conv_id, reader_id)
-                if view is not None:
-                    await self._send_receipt(view, send)
+                fetched = await self._messaging.receipt_for(self.user_id, conv_id, reader_id)
+                if fetched is not None:
+                    await self._send_receipt(fetched, send)
 
     async def _catch_up(self, send: Send) -> None:
+        me = await self._db.read(lambda c: aq.get_user(c, self.user_id))
+        self.read_receipts = me.read_receipts if me is not None else True
         starts = await self._db.read(lambda c: q.sync_starts(c, self.device_id, self.user_id))
         for conv_id, (start, _end) in starts.items():
             await self._drain(conv_id, start, send)

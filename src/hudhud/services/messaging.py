@@ -297,7 +297,7 @@ class MessagingService:
         if not isinstance(seq, int) or isinstance(seq, bool) or seq < 0:
             raise InvalidRequest("seq is a non-negative integer")
 
-        def op(conn: Connection) -> list[str]:
+        def op(conn: Connection) -> tuple[list[str], Member | None, bool]:
             found = q.member_position(conn, conversation_id, user_id)
             if found is None:
                 raise NotMember("you are not a member of this conversation")
@@ -312,22 +312,33 @@ class MessagingService:
                 conn, conversation_id, user_id, delivered=0 if read else seq, read=seq if read else 0
             )
             if moved is None:
-                return []
+                return [], None, True
+            reader = aq.get_user(conn, user_id)
+            shares = reader.read_receipts if reader is not None else True
             if kind == "group":
                 # In a group every member's position would ring every member: n² notices per message. Members'
                 # positions are read on demand (history's receipts, WhatsApp's "message info"); only the user's
                 # own devices are told, to keep unread counts in step.
-                return [user_id]
-            if moved.delivered_seq == member.delivered_seq:
+                return [user_id], moved, shares
+            if moved.delivered_seq == member.delivered_seq and not shares:
                 # Only the read position moved. Someone who does not share read receipts must not reveal even
                 # the moment they read: tell only their own devices.
-                reader = aq.get_user(conn, user_id)
-                if reader is not None and not reader.read_receipts:
-                    return [user_id]
-            return q.active_member_ids(conn, conversation_id)
+                return [user_id], moved, shares
+            return q.active_member_ids(conn, conversation_id), moved, shares
 
-        audience = await self._db.write(op)
-        notice = {"t": "rcpt", "c": conversation_id, "u": user_id}
+        audience, moved, shares = await self._db.write(op)
+        if moved is None:
+            return
+        # The watermarks travel with the doorbell (they are positions, not content), so that a feed can show them
+        # without reading the store; "rr" is whether the reader shares read receipts.
+        notice = {
+            "t": "rcpt",
+            "c": conversation_id,
+            "u": user_id,
+            "d": moved.delivered_seq,
+            "r": moved.read_seq,
+            "rr": shares,
+        }
         for member_id in audience:
             await self._bus.publish(f"user:{member_id}", notice)
 

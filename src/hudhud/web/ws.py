@@ -304,7 +304,9 @@ class Connection:
         if kind == "msg":
             feed.on_message(notice["c"], notice["s"])
         elif kind == "rcpt":
-            feed.on_receipt(notice["c"], notice["u"])
+            feed.on_receipt(notice["c"], notice["u"], notice.get("d"), notice.get("r"), notice.get("rr"))
+        elif kind == "settings":
+            feed.on_settings(bool(notice.get("rr")))
         elif kind == "typing":
             self.send_now(sf.typing(notice["c"], notice["u"], notice["st"]))
         elif kind == "revoked" and notice.get("d") == p.device_id:
