@@ -72,6 +72,20 @@ class GroupService:
             raise err("not_admin", "only group admins can do this", 403)
         return conv, member
 
+    def _room_for(self, current: int, adding: int) -> None:
+        if current + adding > self._s.max_group_size:
+            raise err("group_full", f"a group has at most {self._s.max_group_size} members", 409)
+
+    def _target(self, conn: Connection, conv_id: str, user_id: str, target_id: str, owner_message: str) -> Member:
+        """The member an admin acts on (not the owner)."""
+        self._group(conn, conv_id, user_id, admin=True)
+        target = q.get_member(conn, conv_id, target_id)
+        if target is None or target.left_seq is not None:
+            raise NotFound("not a member of this group")
+        if target.role == "owner":
+            raise err("not_admin", owner_message, 403)
+        return target
+
     def _audience(self, conn: Connection, conv_id: str, seq: int, extra: tuple[str, ...] = ()) -> Bells:
         users = set(q.active_member_ids(conn, conv_id)) | set(extra)
         return [(u, conv_id, seq) for u in sorted(users)]
@@ -105,8 +119,7 @@ class GroupService:
             raise err("already_member", "already in the group", 409)
         targets = [t for t in targets if t not in current]
         add, invite, silent = self._decide(conn, actor, targets)
-        if len(current) + len(add) > self._s.max_group_size:
-            raise err("group_full", f"a group has at most {self._s.max_group_size} members", 409)
+        self._room_for(len(current), len(add))
         bells: Bells = []
         if add:
             seq = gq.append_system(conn, conv.id, actor.id, event, now, users=add)
@@ -138,8 +151,7 @@ class GroupService:
     async def create(self, user_id: str, subject: str, description: str, member_ids: list[str]) -> AddResult:
         subject = _check_text(subject, "subject", 100, required=True)
         description = _check_text(description, "description", 512)
-        if len(member_ids) > self._s.max_group_size:
-            raise err("group_full", f"a group has at most {self._s.max_group_size} members", 409)
+        self._room_for(0, len(member_ids))
         conv_id = ids.new_id("c")
         now = self._clock.now()
 
@@ -148,8 +160,7 @@ class GroupService:
             assert actor is not None
             targets = [t for t in dict.fromkeys(member_ids) if t != user_id]
             add, _, _ = self._decide(conn, actor, targets)  # validates every id before anything is written
-            if 1 + len(add) > self._s.max_group_size:
-                raise err("group_full", f"a group has at most {self._s.max_group_size} members", 409)
+            self._room_for(1, len(add))
             gq.create_group(conn, conv_id, user_id, subject, description, now)
             seq = gq.append_system(conn, conv_id, user_id, "created", now, subject=subject)
             bells = [(user_id, conv_id, seq)]
@@ -183,12 +194,7 @@ class GroupService:
         now = self._clock.now()
 
         def op(conn: Connection) -> Bells:
-            self._group(conn, conv_id, user_id, admin=True)
-            target = q.get_member(conn, conv_id, target_id)
-            if target is None or target.left_seq is not None:
-                raise NotFound("not a member of this group")
-            if target.role == "owner":
-                raise err("not_admin", "the owner cannot be removed", 403)
+            self._target(conn, conv_id, user_id, target_id, "the owner cannot be removed")
             seq = gq.append_system(conn, conv_id, user_id, "removed", now, users=[target_id])
             bells = self._audience(conn, conv_id, seq)
             gq.leave(conn, conv_id, target_id, seq)  # they see their own removal, nothing after
@@ -223,12 +229,7 @@ class GroupService:
         now = self._clock.now()
 
         def op(conn: Connection) -> Bells:
-            self._group(conn, conv_id, user_id, admin=True)
-            target = q.get_member(conn, conv_id, target_id)
-            if target is None or target.left_seq is not None:
-                raise NotFound("not a member of this group")
-            if target.role == "owner":
-                raise err("not_admin", "the owner's role cannot be changed", 403)
+            target = self._target(conn, conv_id, user_id, target_id, "the owner's role cannot be changed")
             if target.role == role:
                 return []
             seq = gq.append_system(
@@ -319,8 +320,7 @@ class GroupService:
             if user_id in q.active_member_ids(conn, conv.id):
                 gq.set_invitation_status(conn, inv_id, "accepted")
                 return conv.id, []
-            if gq.active_count(conn, conv.id) + 1 > self._s.max_group_size:
-                raise err("group_full", f"a group has at most {self._s.max_group_size} members", 409)
+            self._room_for(gq.active_count(conn, conv.id), 1)
             gq.set_invitation_status(conn, inv_id, "accepted")
             seq = gq.append_system(
                 conn, conv.id, user_id, "joined", now, users=[user_id], via="invitation", invited_by=inv.inviter_id
@@ -395,8 +395,7 @@ class GroupService:
             assert conv is not None
             if user_id in q.active_member_ids(conn, conv.id):
                 raise err("already_member", "already in the group", 409)
-            if gq.active_count(conn, conv.id) + 1 > self._s.max_group_size:
-                raise err("group_full", f"a group has at most {self._s.max_group_size} members", 409)
+            self._room_for(gq.active_count(conn, conv.id), 1)
             if conv.approve_joins:
                 if gq.add_request(conn, conv.id, user_id, code, now):
                     gq.use_link(conn, code)  # asking again does not spend the link again
@@ -425,8 +424,8 @@ class GroupService:
             if requester in q.active_member_ids(conn, conv_id):
                 gq.take_request(conn, conv_id, requester)
                 return []
-            if approve and gq.active_count(conn, conv_id) + 1 > self._s.max_group_size:
-                raise err("group_full", f"a group has at most {self._s.max_group_size} members", 409)
+            if approve:
+                self._room_for(gq.active_count(conn, conv_id), 1)
             if not gq.take_request(conn, conv_id, requester):
                 raise NotFound("no such request")
             if not approve:
