@@ -1,0 +1,49 @@
+"""Pinned statement counts on the hot paths (as Zulip pins its query counts): a change that adds a statement to
+every send or every ack shows up here, in review, rather than in a benchmark weeks later."""
+
+import pytest
+from sqlalchemy import event
+
+SEND_STATEMENTS = 10  # BEGIN IMMEDIATE, dedupe, sender, conversation, member, peer, block, seq, insert, audience
+ACK_STATEMENTS = 6  # BEGIN IMMEDIATE, position, cursor, watermarks, reader, audience
+
+
+class Counter:
+    def __init__(self, engine) -> None:
+        self.n = 0
+        self.statements: list[str] = []
+        event.listen(engine, "before_cursor_execute", self._count)
+
+    def _count(self, conn, cursor, statement, *args) -> None:
+        self.n += 1
+        self.statements.append(statement.split()[0] + " " + statement[:60])
+
+    def take(self) -> int:
+        n, self.n = self.n, 0
+        self.statements = []
+        return n
+
+
+@pytest.fixture
+async def counted(server):
+    db = server.hub.db
+    return Counter(db._sync_write), Counter(db._sync_read)
+
+
+async def test_statements_per_send_and_ack_in_a_direct_chat(server, counted):
+    writes, reads = counted
+    a_id, _, a_tok = await server.make_user("+201001234567", "Amal")
+    b_id, _, b_tok = await server.make_user("+201101234567", "Badr")
+    a, b = await server.client(a_tok), await server.client(b_tok)
+    first = await a.send_text("open the chat", to=b_id)
+    await b.expect("deliver", seq=first["seq"])
+    writes.take()
+    reads.take()
+    sent = await a.send_text("hot path", conversation_id=first["conversation_id"])
+    got = await b.expect("deliver", seq=sent["seq"])
+    assert writes.take() == SEND_STATEMENTS
+    assert reads.take() == 0  # the recipient's device took the message from memory
+    await b.send({"type": "ack", "conversation_id": got["conversation_id"], "seq": got["seq"]})
+    await a.expect("receipt", user_id=b_id, delivered_seq=got["seq"])
+    assert writes.take() == ACK_STATEMENTS
+    assert reads.take() == 0  # the receipt travelled with its doorbell
