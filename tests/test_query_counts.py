@@ -32,7 +32,7 @@ async def counted(server):
 
 async def test_statements_per_send_and_ack_in_a_direct_chat(server, counted):
     writes, reads = counted
-    a_id, _, a_tok = await server.make_user("+201001234567", "Amal")
+    _, _, a_tok = await server.make_user("+201001234567", "Amal")
     b_id, _, b_tok = await server.make_user("+201101234567", "Badr")
     a, b = await server.client(a_tok), await server.client(b_tok)
     first = await a.send_text("open the chat", to=b_id)
