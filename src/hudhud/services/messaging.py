@@ -155,20 +155,24 @@ class MessagingService:
                 raise ClientError("this account is suspended", code="account_suspended", status=403)
             stranger = False
             peer: str | None = None
+            audience: list[str] | None = None  # the active members, when already known
             if conversation_id is not None:
-                conv = q.get_conversation(conn, conversation_id)
-                member = q.get_member(conn, conversation_id, user_id) if conv else None
+                found = q.conversation_with_members(conn, conversation_id)
+                conv, ms = found if found else (None, [])
+                member = next((m for m in ms if m.user_id == user_id), None)
                 if conv is None or member is None or member.left_seq is not None or conv.kind == "inbox":
                     raise NotMember("you are not a member of this conversation")
                 if conv.kind == "group" and conv.only_admins_send and member.role not in ("owner", "admin"):
                     raise ClientError("only admins can send messages to this group", code="admins_only", status=403)
+                audience = [m.user_id for m in ms if m.left_seq is None]
                 if conv.kind == "direct":
-                    peer = next((u for u in q.active_member_ids(conn, conv.id) if u != user_id), None)
+                    peer = next((u for u in audience if u != user_id), None)
                 conv_id: str | None = conv.id
             else:
                 assert to_user is not None
                 peer = to_user
                 conv_id = q.find_direct(conn, user_id, to_user)
+                audience = sorted({user_id, to_user})  # nobody leaves a direct chat
             forward_count = 0
             if forward_of is not None:
                 forward_count = _forward_count(conn, user_id, forward_of) + 1
@@ -195,8 +199,10 @@ class MessagingService:
                 withheld=withheld,
                 stranger=stranger,
             )
-            # A message withheld from a blocker goes to the sender's own devices only.
-            audience = [user_id] if withheld else q.active_member_ids(conn, conv_id)
+            # A message withheld from a blocker goes to the sender's own devices only. (Membership cannot change
+            # between the read above and here: every change goes through this same writer.)
+            if withheld:
+                audience = [user_id]
             message = Message(
                 conv_id, seq, user_id, device_id, client_msg_id, now, content, "user", forward_count, withheld, stranger
             )
@@ -301,7 +307,7 @@ class MessagingService:
             found = q.member_position(conn, conversation_id, user_id)
             if found is None:
                 raise NotMember("you are not a member of this conversation")
-            member, last_seq, kind = found
+            member, last_seq, kind, shares = found
             if member.left_seq is not None:
                 last_seq = min(last_seq, member.left_seq)
             if seq > last_seq:
@@ -313,8 +319,6 @@ class MessagingService:
             )
             if moved is None:
                 return [], None, True
-            reader = aq.get_user(conn, user_id)
-            shares = reader.read_receipts if reader is not None else True
             if kind == "group":
                 # In a group every member's position would ring every member: n² notices per message. Members'
                 # positions are read on demand (history's receipts, WhatsApp's "message info"); only the user's

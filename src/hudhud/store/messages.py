@@ -15,7 +15,7 @@ from sqlalchemy import Connection, and_, bindparam, false, func, insert, literal
 from sqlalchemy.dialects import postgresql, sqlite
 
 from hudhud.store.records import Conversation, Member, Message
-from hudhud.store.schema import conversations, device_cursors, members, messages
+from hudhud.store.schema import conversations, device_cursors, members, messages, users
 
 _PREPARED: dict[tuple[str, str], Any] = {}
 
@@ -130,6 +130,36 @@ def get_conversation(conn: Connection, conv_id: str) -> Conversation | None:
     return _conversation(row._mapping) if row else None
 
 
+def conversation_with_members(conn: Connection, conv_id: str) -> tuple[Conversation, list[Member]] | None:
+    """A conversation and all its member rows, in one query."""
+    stmt = prepared(
+        conn,
+        "conversation_with_members",
+        lambda _: (
+            select(conversations, members)
+            .join(members, members.c.conversation_id == conversations.c.id)
+            .where(conversations.c.id == bindparam("c"))
+        ),
+    )
+    rows = conn.execute(stmt, {"c": conv_id}).all()
+    if not rows:
+        return None
+    conv = _conversation(rows[0]._mapping)
+    ms = [
+        Member(
+            r._mapping[members.c.conversation_id],
+            r._mapping[members.c.user_id],
+            r._mapping[members.c.role],
+            r._mapping[members.c.joined_seq],
+            r._mapping[members.c.left_seq],
+            r._mapping[members.c.delivered_seq],
+            r._mapping[members.c.read_seq],
+        )
+        for r in rows
+    ]
+    return conv, ms
+
+
 def get_member(conn: Connection, conv_id: str, user_id: str) -> Member | None:
     stmt = prepared(
         conn,
@@ -142,19 +172,21 @@ def get_member(conn: Connection, conv_id: str, user_id: str) -> Member | None:
     return _member(row) if row else None
 
 
-def member_position(conn: Connection, conv_id: str, user_id: str) -> tuple[Member, int, str] | None:
-    """The user's membership row, the conversation's last seq and its kind, in one query."""
+def member_position(conn: Connection, conv_id: str, user_id: str) -> tuple[Member, int, str, bool] | None:
+    """The user's membership row, the conversation's last seq and kind, and whether the user shares read
+    receipts, in one query."""
     stmt = prepared(
         conn,
         "member_position",
         lambda _: (
-            select(members, conversations.c.last_seq, conversations.c.kind)
+            select(members, conversations.c.last_seq, conversations.c.kind, users.c.read_receipts)
             .join(conversations, conversations.c.id == members.c.conversation_id)
+            .join(users, users.c.id == members.c.user_id)
             .where(members.c.conversation_id == bindparam("c"), members.c.user_id == bindparam("u"))
         ),
     )
     row = conn.execute(stmt, {"c": conv_id, "u": user_id}).first()
-    return (_member(row), int(row.last_seq), str(row.kind)) if row else None
+    return (_member(row), int(row.last_seq), str(row.kind), bool(row.read_receipts)) if row else None
 
 
 def active_member_ids(conn: Connection, conv_id: str) -> list[str]:
