@@ -12,35 +12,13 @@ from typing import Any
 
 import pytest
 
-from hudhud.cli import main
 from hudhud.client.sdk import ConnState, Delivered, TicksChanged
 from hudhud.client.state import StateStore
+from tests.clikit import Cli, _clean_env  # noqa: F401 - the fixture applies to this module
 from tests.test_client_sdk import ALICE, BOB, closed_port, eventually, fast_client, login_profile, next_event
 
 ARABIC = "صباح الخير يا صديقي"
 BLUE_TICKS = "\033[34m✓✓\033[0m read"
-
-
-@pytest.fixture(autouse=True)
-def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("HUDHUD_PROFILE", "HUDHUD_SERVER", "NO_COLOR"):
-        monkeypatch.delenv(name, raising=False)
-
-
-class Cli:
-    """Runs `hudhud …` for one profile and returns (exit code, stdout, stderr)."""
-
-    def __init__(self, capsys: pytest.CaptureFixture[str], profile: Path, server: str) -> None:
-        self.capsys = capsys
-        self.profile = profile
-        self.server = server
-
-    async def __call__(self, *argv: str, server: str | None = None) -> tuple[int, str, str]:
-        args = [*argv, "--profile", str(self.profile), "--server", server or self.server]
-        self.capsys.readouterr()
-        rc = await asyncio.to_thread(main, args)
-        out, err = self.capsys.readouterr()
-        return rc, out, err
 
 
 @pytest.fixture

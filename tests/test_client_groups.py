@@ -10,40 +10,13 @@ from typing import Any
 
 import pytest
 
-from hudhud.cli import main
 from hudhud.client.commands import describe_system, render_history
 from hudhud.client.sdk import BroadcastSent, Delivered, Forwarded, HudhudClient, SendRejected
 from hudhud.client.state import Envelope, StateStore
+from tests.clikit import Cli, _clean_env  # noqa: F401 - the fixture applies to this module
 from tests.test_client_sdk import closed_port, fast_client, login_profile, next_event
 
 AMAL, BADR, CAMIL, DINA = "+201001110001", "+201001110002", "+201001110003", "+201001110004"
-
-
-@pytest.fixture(autouse=True)
-def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("HUDHUD_PROFILE", "HUDHUD_SERVER", "NO_COLOR"):
-        monkeypatch.delenv(name, raising=False)
-
-
-class Cli:
-    """Runs `hudhud …` as one profile and returns (exit code, stdout, stderr)."""
-
-    def __init__(self, capsys: pytest.CaptureFixture[str], profile: Path, server: str) -> None:
-        self.capsys = capsys
-        self.profile = profile
-        self.server = server
-
-    async def __call__(self, *argv: str) -> tuple[int, str, str]:
-        args = [*argv, "--profile", str(self.profile), "--server", self.server]
-        self.capsys.readouterr()
-        rc = await asyncio.to_thread(main, args)
-        out, err = self.capsys.readouterr()
-        return rc, out, err
-
-    async def ok(self, *argv: str) -> str:
-        rc, out, err = await self(*argv)
-        assert rc == 0, f"hudhud {' '.join(argv)} failed: {err}{out}"
-        return out
 
 
 class Person:
