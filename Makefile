@@ -34,7 +34,13 @@ format: $(DEVSTAMP)
 	$(BIN)/ruff format src tests benchmarks
 	$(BIN)/ruff check --fix src tests benchmarks
 
-bench: $(DEVSTAMP)
+BENCHSTAMP := $(VENV)/.installed-bench
+
+$(BENCHSTAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
+	touch $@ $(DEVSTAMP) $(STAMP)
+
+bench: $(BENCHSTAMP)
 	$(BIN)/python -m benchmarks.run $(BENCH_ARGS)
 
 clean:

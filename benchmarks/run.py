@@ -21,7 +21,9 @@ from typing import Any
 from benchmarks import workloads as w
 from benchmarks.common import machine, make_users, proc_rss_kib, server_process, write_result
 
+SWEEP = (0.1, 0.25, 0.5, 0.75, 0.9)
 QUICK = {
+    "w1_sweep_seconds": 5,
     "w1_pairs": 50,
     "w1_seconds": 10,
     "w2_members": 50,
@@ -31,6 +33,7 @@ QUICK = {
     "w5_clients": 2000,
 }
 FULL = {
+    "w1_sweep_seconds": 10,
     "w1_pairs": 50,
     "w1_seconds": 20,
     "w2_members": 1024,
@@ -64,6 +67,7 @@ async def one(name: str, sizes: dict[str, Any]) -> dict[str, Any]:
         need = {
             "w1": 2 * sizes["w1_pairs"],
             "w1half": 2 * sizes["w1_pairs"],
+            "w1sweep": 2 * sizes["w1_pairs"],
             "w2": sizes["w2_members"],
             "w3": sizes["w3_connections"],
             "w4": 2,
@@ -72,6 +76,16 @@ async def one(name: str, sizes: dict[str, Any]) -> dict[str, Any]:
         async with server_process(data) as (proc, url):
             if name == "w1":
                 r = await w.w1_pairs(url, proc.pid, users, sizes["w1_pairs"], sizes["w1_seconds"])
+            elif name == "w1sweep":
+                r = {"points": []}
+                for fraction in SWEEP:
+                    rate = max(1.0, sizes["w1_max"] * fraction)
+                    point = await w.w1_pairs(
+                        url, proc.pid, users, sizes["w1_pairs"], sizes["w1_sweep_seconds"], rate=rate
+                    )
+                    point["fraction_of_max"] = fraction
+                    r["points"].append(point)
+                r["max_per_second"] = sizes["w1_max"]
             elif name == "w1half":
                 r = await w.w1_pairs(
                     url, proc.pid, users, sizes["w1_pairs"], sizes["w1_seconds"], rate=sizes["w1_half_rate"]
@@ -90,6 +104,7 @@ HEADLINE = {
     "startup": ("ready_s", "s until ready"),
     "w1": ("per_second", "delivered msgs/s"),
     "w1half": ("latency_ms.p99", "p99 ms at half rate"),
+    "w1sweep": ("max_per_second", "max msgs/s (sweep below it)"),
     "w2": ("deliveries_per_second", "deliveries/s"),
     "w3": ("kib_per_connection", "KiB per idle connection"),
     "w4": ("seconds_until_up_to_date", "s to catch up"),
@@ -107,17 +122,19 @@ def pick(result: dict[str, Any], path: str) -> float:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--full", action="store_true", help="target sizes instead of quick ones")
-    p.add_argument("--only", default="startup,w1,w1half,w2,w3,w4,w5")
+    p.add_argument("--only", default="startup,w1,w1half,w1sweep,w2,w3,w4,w5")
+    p.add_argument("--chart", default="docs/img/w1-load.png", help="where to draw the W1 load chart ('' for none)")
     p.add_argument("--runs", type=int, default=1)
     args = p.parse_args()
     sizes = dict(FULL if args.full else QUICK)
     report: dict[str, Any] = {"machine": machine(), "sizes": sizes, "workloads": {}}
     names = [n.strip() for n in args.only.split(",") if n.strip()]
     for name in names:
-        if name == "w1half":
-            # Half the measured maximum of W1 (measured now if W1 was not part of this run).
+        if name in ("w1half", "w1sweep"):
+            # Relative to the measured maximum of W1 (measured now if W1 was not part of this run).
             w1 = report["workloads"].get("w1") or {"median": asyncio.run(one("w1", sizes))["per_second"]}
             sizes["w1_half_rate"] = max(1.0, pick(w1, "median") / 2)
+            sizes["w1_max"] = pick(w1, "median")
         runs = [asyncio.run(one(name, sizes)) for _ in range(args.runs)]
         key, label = HEADLINE[name]
         values = [pick(r, key) for r in runs]
@@ -134,6 +151,10 @@ def main() -> None:
             flush=True,
         )
     path = write_result("bench", report)
+    if args.chart and "w1sweep" in report["workloads"]:
+        from benchmarks.chart import draw
+
+        print(f"chart: {draw(path, Path(args.chart))}")
     print(json.dumps({k: v["median"] for k, v in report["workloads"].items()}, indent=2))
     print(f"written to {path}")
 

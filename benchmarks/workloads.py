@@ -91,6 +91,7 @@ async def w1_pairs(
     stop = now() + seconds
     cpu0, t0 = proc_cpu_seconds(pid), now()
     counter = 0
+    run_id = random.randbytes(4).hex()
 
     async def pump(i: int) -> None:
         nonlocal counter
@@ -105,7 +106,7 @@ async def w1_pairs(
                     await asyncio.sleep(delay)
             await slots[i].acquire()
             counter += 1
-            mid = f"w1-{i}-{counter}"
+            mid = f"w1-{run_id}-{i}-{counter}"  # unique across runs: a reused id would be deduplicated
             tr.sent[mid] = now()
             await s.send({"type": "send", "id": mid, "to": to, "content": {"type": "text", "text": "x" * 40}})
 
