@@ -5,14 +5,13 @@ day's budget, so harvesting accounts by walking the number space stops at the bu
 
 from __future__ import annotations
 
-import datetime as dt
-
 from sqlalchemy import Connection
 
 from hudhud import phone
 from hudhud.clock import Clock
 from hudhud.config import Settings
 from hudhud.errors import ClientError, InvalidPhone, InvalidRequest, NotFound
+from hudhud.services.safety import day_of
 from hudhud.store import accounts as q
 from hudhud.store.db import Database
 from hudhud.store.records import Contact
@@ -27,7 +26,7 @@ class ContactService:
         self._s = settings
 
     def _day(self) -> str:
-        return dt.datetime.fromtimestamp(self._clock.now(), dt.UTC).strftime("%Y-%m-%d")
+        return day_of(self._clock.now())
 
     async def add(self, owner_id: str, entries: list[tuple[str, str]]) -> list[Contact]:
         """Add or rename contacts. Returns the submitted contacts, each with its account if it has one."""

@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,7 +59,7 @@ class RateLimiter:
     def take(self, user_id: str, per_minute: int, n: int = 1) -> None:
         if per_minute <= 0:
             return
-        now = self._clock.now() if self._clock else time.time()
+        now = self._clock.now()
         tokens, at = self._buckets.get(user_id, (float(per_minute), now))
         tokens = min(float(per_minute), tokens + (now - at) * per_minute / 60.0)
         if tokens < n:

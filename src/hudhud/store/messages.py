@@ -145,19 +145,7 @@ def conversation_with_members(conn: Connection, conv_id: str) -> tuple[Conversat
     if not rows:
         return None
     conv = _conversation(rows[0]._mapping)
-    ms = [
-        Member(
-            r._mapping[members.c.conversation_id],
-            r._mapping[members.c.user_id],
-            r._mapping[members.c.role],
-            r._mapping[members.c.joined_seq],
-            r._mapping[members.c.left_seq],
-            r._mapping[members.c.delivered_seq],
-            r._mapping[members.c.read_seq],
-        )
-        for r in rows
-    ]
-    return conv, ms
+    return conv, [_member(r) for r in rows]
 
 
 def get_member(conn: Connection, conv_id: str, user_id: str) -> Member | None:
@@ -400,24 +388,8 @@ def user_conversations(conn: Connection, user_id: str) -> list[tuple[Conversatio
         .where(members.c.user_id == user_id)
         .order_by(conversations.c.created_at)
     )
-    out = []
-    for r in (conn.execute(q)).all():
-        m = r._mapping
-        out.append(
-            (
-                _conversation(m),
-                Member(
-                    m[members.c.conversation_id],
-                    m[members.c.user_id],
-                    m[members.c.role],
-                    m[members.c.joined_seq],
-                    m[members.c.left_seq],
-                    m[members.c.delivered_seq],
-                    m[members.c.read_seq],
-                ),
-            )
-        )
-    return out
+    # The member columns do not clash with the conversation's, so `_member` reads them from the joined row.
+    return [(_conversation(r._mapping), _member(r)) for r in conn.execute(q).all()]
 
 
 def members_of_many(conn: Connection, conv_ids: list[str]) -> dict[str, list[Member]]:
