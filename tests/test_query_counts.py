@@ -9,14 +9,22 @@ ACK_STATEMENTS = 5  # BEGIN IMMEDIATE, position (with the reader's setting), cur
 
 
 class Counter:
+    """Counts what reaches SQLite itself (its trace hook), so statements run on the driver directly, past
+    SQLAlchemy, are counted too. Commits and rollbacks are left out: every transaction has one."""
+
     def __init__(self, engine) -> None:
         self.n = 0
         self.statements: list[str] = []
-        event.listen(engine, "before_cursor_execute", self._count)
+        event.listen(engine, "checkout", self._hook)
 
-    def _count(self, conn, cursor, statement, *args) -> None:
+    def _hook(self, dbapi_conn, record, proxy) -> None:
+        dbapi_conn.set_trace_callback(self._count)
+
+    def _count(self, statement: str) -> None:
+        if statement.split()[0].upper() in ("COMMIT", "ROLLBACK"):
+            return
         self.n += 1
-        self.statements.append(statement.split()[0] + " " + statement[:60])
+        self.statements.append(statement[:70])
 
     def take(self) -> int:
         n, self.n = self.n, 0

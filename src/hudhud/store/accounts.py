@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, delete, func, insert, select, update
 
+from hudhud.store import sql
 from hudhud.store.messages import prepared
 from hudhud.store.records import CodeRow, Contact, Device, User
 from hudhud.store.schema import (
@@ -41,9 +42,9 @@ def _device(row: Any) -> Device:
 
 
 def get_user(conn: Connection, user_id: str) -> User | None:
-    stmt = prepared(conn, "get_user", lambda _: select(users).where(users.c.id == bindparam("u")))
-    row = conn.execute(stmt, {"u": user_id}).first()
-    return _user(row) if row else None
+    stmt = sql.prepared(conn, "get_user", lambda _: select(users).where(users.c.id == bindparam("u")), ["u"])
+    rows = sql.run(conn, stmt, {"u": user_id})
+    return _user(rows[0]) if rows else None
 
 
 def get_user_by_phone(conn: Connection, phone: str) -> User | None:

@@ -10,7 +10,8 @@ import orjson
 from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
 
 from hudhud import ids
-from hudhud.store.messages import _insert, append_message, prepared
+from hudhud.store import sql
+from hudhud.store.messages import _insert, append_message
 from hudhud.store.schema import (
     blocks,
     broadcast_lists,
@@ -246,14 +247,15 @@ def unblock(conn: Connection, blocker: str, blocked: str) -> bool:
 
 
 def is_blocked(conn: Connection, blocker: str, blocked: str) -> bool:
-    stmt = prepared(
+    stmt = sql.prepared(
         conn,
         "is_blocked",
         lambda _: select(blocks.c.created_at).where(
             blocks.c.blocker_id == bindparam("a"), blocks.c.blocked_id == bindparam("b")
         ),
+        ["a", "b"],
     )
-    return conn.execute(stmt, {"a": blocker, "b": blocked}).first() is not None
+    return bool(sql.run(conn, stmt, {"a": blocker, "b": blocked}))
 
 
 def blocked_by_me(conn: Connection, blocker: str) -> list[str]:

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, bindparam, false, func, insert, literal, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from hudhud.store import sql
 from hudhud.store.records import Conversation, Member, Message
 from hudhud.store.schema import conversations, device_cursors, members, messages, users
 
@@ -21,9 +22,9 @@ _PREPARED: dict[tuple[str, str], Any] = {}
 
 
 def prepared(conn: Connection, name: str, build: Callable[[str], Any]) -> Any:
-    """A statement built once per dialect, with bind parameters for its values. Building a statement and its
-    cache key costs more than running it on SQLite; a prebuilt one memoises both (measured: about a third of
-    the writer's time on the one-to-one hot path went to building statements)."""
+    """A SQLAlchemy statement built once per dialect, with bind parameters for its values (building a statement
+    and its cache key costs more than running it on SQLite). The hottest statements go further, straight to the
+    driver: see `hudhud.store.sql`."""
     key = (conn.dialect.name, name)
     stmt = _PREPARED.get(key)
     if stmt is None:
@@ -36,6 +37,9 @@ def _insert(conn: Connection, table: Any) -> Any:
     if conn.dialect.name == "postgresql":
         return postgresql.insert(table)
     return sqlite.insert(table)
+
+
+_MESSAGE_COLUMNS = [c.key for c in messages.c]
 
 
 def _message(row: Any) -> Message:
@@ -54,19 +58,19 @@ def _message(row: Any) -> Message:
     )
 
 
-def _conversation(m: Any) -> Conversation:
-    c = conversations.c
+def _conversation(r: Any) -> Conversation:
+    """From a row with the conversation's columns by name (alone, or joined with columns that do not clash)."""
     return Conversation(
-        m[c.id],
-        m[c.kind],
-        m[c.last_seq],
-        m[c.created_at],
-        m[c.subject],
-        m[c.description],
-        m[c.created_by],
-        bool(m[c.only_admins_send]),
-        bool(m[c.only_admins_edit]),
-        bool(m[c.approve_joins]),
+        r.id,
+        r.kind,
+        r.last_seq,
+        r.created_at,
+        r.subject,
+        r.description,
+        r.created_by,
+        bool(r.only_admins_send),
+        bool(r.only_admins_edit),
+        bool(r.approve_joins),
     )
 
 
@@ -81,11 +85,14 @@ def direct_key(a: str, b: str) -> str:
 
 
 def find_direct(conn: Connection, a: str, b: str) -> str | None:
-    stmt = prepared(
-        conn, "find_direct", lambda _: select(conversations.c.id).where(conversations.c.direct_key == bindparam("key"))
+    stmt = sql.prepared(
+        conn,
+        "find_direct",
+        lambda _: select(conversations.c.id).where(conversations.c.direct_key == bindparam("key")),
+        ["key"],
     )
-    found = conn.execute(stmt, {"key": direct_key(a, b)}).first()
-    return str(found[0]) if found else None
+    found = sql.run(conn, stmt, {"key": direct_key(a, b)})
+    return str(found[0][0]) if found else None
 
 
 def create_direct(conn: Connection, conv_id: str, a: str, b: str, now: float) -> str:
@@ -123,16 +130,16 @@ def share_conversation(conn: Connection, a: str, b: str) -> bool:
 
 
 def get_conversation(conn: Connection, conv_id: str) -> Conversation | None:
-    stmt = prepared(
-        conn, "get_conversation", lambda _: select(conversations).where(conversations.c.id == bindparam("c"))
+    stmt = sql.prepared(
+        conn, "get_conversation", lambda _: select(conversations).where(conversations.c.id == bindparam("c")), ["c"]
     )
-    row = conn.execute(stmt, {"c": conv_id}).first()
-    return _conversation(row._mapping) if row else None
+    rows = sql.run(conn, stmt, {"c": conv_id})
+    return _conversation(rows[0]) if rows else None
 
 
 def conversation_with_members(conn: Connection, conv_id: str) -> tuple[Conversation, list[Member]] | None:
     """A conversation and all its member rows, in one query."""
-    stmt = prepared(
+    stmt = sql.prepared(
         conn,
         "conversation_with_members",
         lambda _: (
@@ -140,30 +147,32 @@ def conversation_with_members(conn: Connection, conv_id: str) -> tuple[Conversat
             .join(members, members.c.conversation_id == conversations.c.id)
             .where(conversations.c.id == bindparam("c"))
         ),
+        ["c"],
     )
-    rows = conn.execute(stmt, {"c": conv_id}).all()
+    rows = sql.run(conn, stmt, {"c": conv_id})
     if not rows:
         return None
-    conv = _conversation(rows[0]._mapping)
+    conv = _conversation(rows[0])
     return conv, [_member(r) for r in rows]
 
 
 def get_member(conn: Connection, conv_id: str, user_id: str) -> Member | None:
-    stmt = prepared(
+    stmt = sql.prepared(
         conn,
         "get_member",
         lambda _: select(members).where(
             members.c.conversation_id == bindparam("c"), members.c.user_id == bindparam("u")
         ),
+        ["c", "u"],
     )
-    row = conn.execute(stmt, {"c": conv_id, "u": user_id}).first()
-    return _member(row) if row else None
+    rows = sql.run(conn, stmt, {"c": conv_id, "u": user_id})
+    return _member(rows[0]) if rows else None
 
 
 def member_position(conn: Connection, conv_id: str, user_id: str) -> tuple[Member, int, str, bool] | None:
     """The user's membership row, the conversation's last seq and kind, and whether the user shares read
     receipts, in one query."""
-    stmt = prepared(
+    stmt = sql.prepared(
         conn,
         "member_position",
         lambda _: (
@@ -172,20 +181,25 @@ def member_position(conn: Connection, conv_id: str, user_id: str) -> tuple[Membe
             .join(users, users.c.id == members.c.user_id)
             .where(members.c.conversation_id == bindparam("c"), members.c.user_id == bindparam("u"))
         ),
+        ["c", "u"],
     )
-    row = conn.execute(stmt, {"c": conv_id, "u": user_id}).first()
-    return (_member(row), int(row.last_seq), str(row.kind), bool(row.read_receipts)) if row else None
+    rows = sql.run(conn, stmt, {"c": conv_id, "u": user_id})
+    if not rows:
+        return None
+    row = rows[0]
+    return _member(row), int(row.last_seq), str(row.kind), bool(row.read_receipts)
 
 
 def active_member_ids(conn: Connection, conv_id: str) -> list[str]:
-    stmt = prepared(
+    stmt = sql.prepared(
         conn,
         "active_member_ids",
         lambda _: select(members.c.user_id).where(
             members.c.conversation_id == bindparam("c"), members.c.left_seq.is_(None)
         ),
+        ["c"],
     )
-    return [r[0] for r in conn.execute(stmt, {"c": conv_id}).all()]
+    return [r[0] for r in sql.run(conn, stmt, {"c": conv_id})]
 
 
 def list_members(conn: Connection, conv_id: str) -> list[Member]:
@@ -194,15 +208,16 @@ def list_members(conn: Connection, conv_id: str) -> list[Member]:
 
 
 def find_by_client_id(conn: Connection, device_id: str, client_msg_id: str) -> Message | None:
-    stmt = prepared(
+    stmt = sql.prepared(
         conn,
         "find_by_client_id",
         lambda _: select(messages).where(
             messages.c.sender_device_id == bindparam("d"), messages.c.client_msg_id == bindparam("m")
         ),
+        ["d", "m"],
     )
-    row = conn.execute(stmt, {"d": device_id, "m": client_msg_id}).first()
-    return _message(row) if row else None
+    rows = sql.run(conn, stmt, {"d": device_id, "m": client_msg_id})
+    return _message(rows[0]) if rows else None
 
 
 def append_message(
@@ -219,7 +234,7 @@ def append_message(
     withheld: bool = False,
     stranger: bool = False,
 ) -> int:
-    bump = prepared(
+    bump = sql.prepared(
         conn,
         "bump_seq",
         lambda _: (
@@ -228,10 +243,12 @@ def append_message(
             .values(last_seq=conversations.c.last_seq + 1)
             .returning(conversations.c.last_seq)
         ),
+        ["c"],
     )
-    seq = conn.execute(bump, {"c": conv_id}).scalar_one()
-    add = prepared(conn, "insert_message", lambda _: insert(messages))
-    conn.execute(
+    seq = sql.run(conn, bump, {"c": conv_id})[0][0]
+    add = sql.prepared(conn, "insert_message", lambda _: insert(messages), _MESSAGE_COLUMNS)
+    sql.execute(
+        conn,
         add,
         {
             "conversation_id": conv_id,
@@ -320,9 +337,11 @@ def fetch_after(conn: Connection, conv_id: str, user_id: str, after: int, limit:
             .limit(bindparam("limit"))
         )
 
-    rows = conn.execute(
-        prepared(conn, "fetch_after", build), {"u": user_id, "c": conv_id, "after": after, "limit": limit}
-    ).all()
+    rows = sql.run(
+        conn,
+        sql.prepared(conn, "fetch_after", build, ["u", "c", "after", "limit"]),
+        {"u": user_id, "c": conv_id, "after": after, "limit": limit},
+    )
     return [_message(r) for r in rows]
 
 
@@ -349,7 +368,9 @@ def advance_cursor(conn: Connection, device_id: str, conv_id: str, seq: int) -> 
             where=stmt.excluded.acked_seq > device_cursors.c.acked_seq,
         )
 
-    conn.execute(prepared(conn, "advance_cursor", build), {"d": device_id, "c": conv_id, "s": seq})
+    sql.execute(
+        conn, sql.prepared(conn, "advance_cursor", build, ["d", "c", "s"]), {"d": device_id, "c": conv_id, "s": seq}
+    )
 
 
 def advance_watermarks(
@@ -375,10 +396,12 @@ def advance_watermarks(
         )
 
     delivered = max(delivered, read)
-    row = conn.execute(
-        prepared(conn, "advance_watermarks", build), {"c": conv_id, "u": user_id, "d": delivered, "r": read}
-    ).first()
-    return _member(row) if row else None
+    rows = sql.run(
+        conn,
+        sql.prepared(conn, "advance_watermarks", build, ["c", "u", "d", "r"]),
+        {"c": conv_id, "u": user_id, "d": delivered, "r": read},
+    )
+    return _member(rows[0]) if rows else None
 
 
 def user_conversations(conn: Connection, user_id: str) -> list[tuple[Conversation, Member]]:
@@ -389,7 +412,7 @@ def user_conversations(conn: Connection, user_id: str) -> list[tuple[Conversatio
         .order_by(conversations.c.created_at)
     )
     # The member columns do not clash with the conversation's, so `_member` reads them from the joined row.
-    return [(_conversation(r._mapping), _member(r)) for r in conn.execute(q).all()]
+    return [(_conversation(r), _member(r)) for r in conn.execute(q).all()]
 
 
 def members_of_many(conn: Connection, conv_ids: list[str]) -> dict[str, list[Member]]:
