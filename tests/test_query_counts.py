@@ -4,8 +4,12 @@ every send or every ack shows up here, in review, rather than in a benchmark wee
 import pytest
 from sqlalchemy import event
 
-SEND_STATEMENTS = 7  # BEGIN IMMEDIATE, dedupe, sender, conversation with its members, block, seq, insert
-ACK_STATEMENTS = 5  # BEGIN IMMEDIATE, position (with the reader's setting), cursor, watermarks, audience
+# BEGIN IMMEDIATE, sender with dedupe, conversation with its members and their blocks, seq, insert
+SEND_STATEMENTS = 5
+# BEGIN IMMEDIATE, sender with dedupe and the direct chat and block, seq, insert
+SEND_TO_STATEMENTS = 4
+# BEGIN IMMEDIATE, position (with the reader's setting and the chat's members), cursor, watermarks
+ACK_STATEMENTS = 4
 
 
 class Counter:
@@ -59,3 +63,8 @@ async def test_statements_per_send_and_ack_in_a_direct_chat(server, counted):
     await a.expect("receipt", user_id=b_id, delivered_seq=got["seq"])
     assert writes.take() == ACK_STATEMENTS
     assert reads.take() == 0  # the receipt travelled with its doorbell
+    again = await a.send_text("by number", to=b_id)
+    assert again["conversation_id"] == first["conversation_id"]
+    await b.expect("deliver", seq=again["seq"])
+    assert writes.take() == SEND_TO_STATEMENTS
+    assert reads.take() == 0

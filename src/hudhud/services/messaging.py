@@ -139,17 +139,15 @@ class MessagingService:
         forward_of: tuple[str, int] | None,
         rate_checked: bool,
     ) -> Callable[[Connection], tuple[SendResult, list[str], Message | None]]:
-        new_conv_id = ids.new_id("c")
         clock, s, safety = self._clock, self._s, self._safety
 
         def op(conn: Connection) -> tuple[SendResult, list[str], Message | None]:
             now = clock.now()  # taken inside the writer, so timestamps follow sequence order
-            earlier = q.find_by_client_id(conn, device_id, client_msg_id)
+            context = q.send_context(conn, user_id, device_id, client_msg_id, to_user)
+            assert context is not None
+            sender, earlier, direct_id, withheld = context
             if earlier is not None:
-                dup = SendResult(earlier.conversation_id, earlier.seq, earlier.created_at, client_msg_id, True)
-                return dup, [], None
-            sender = aq.get_user(conn, user_id)
-            assert sender is not None
+                return SendResult(earlier[0], earlier[1], earlier[2], client_msg_id, True), [], None
             if sender.status == "suspended":
                 # Suspended by an operator in another process: live connections can no longer send.
                 raise ClientError("this account is suspended", code="account_suspended", status=403)
@@ -157,8 +155,8 @@ class MessagingService:
             peer: str | None = None
             audience: list[str] | None = None  # the active members, when already known
             if conversation_id is not None:
-                found = q.conversation_with_members(conn, conversation_id)
-                conv, ms = found if found else (None, [])
+                found = q.conversation_with_members(conn, conversation_id, user_id)
+                conv, ms, blockers = found if found else (None, [], set())
                 member = next((m for m in ms if m.user_id == user_id), None)
                 if conv is None or member is None or member.left_seq is not None or conv.kind == "inbox":
                     raise NotMember("you are not a member of this conversation")
@@ -167,18 +165,19 @@ class MessagingService:
                 audience = [m.user_id for m in ms if m.left_seq is None]
                 if conv.kind == "direct":
                     peer = next((u for u in audience if u != user_id), None)
+                    withheld = peer is not None and peer in blockers
                 conv_id: str | None = conv.id
             else:
                 assert to_user is not None
                 peer = to_user
-                conv_id = q.find_direct(conn, user_id, to_user)
+                conv_id = direct_id
                 audience = sorted({user_id, to_user})  # nobody leaves a direct chat
+                withheld = withheld and peer != user_id
             forward_count = 0
             if forward_of is not None:
                 forward_count = _forward_count(conn, user_id, forward_of) + 1
             if safety is not None and not rate_checked:
                 safety.check_rate(sender)
-            withheld = peer is not None and peer != user_id and gq.is_blocked(conn, peer, user_id)
             if conv_id is None:
                 assert to_user is not None
                 recipient = aq.get_user(conn, to_user)
@@ -186,7 +185,7 @@ class MessagingService:
                     raise NotFound("no such user")
                 if to_user != user_id:
                     stranger = new_chat_check(conn, sender, recipient, now, s)
-                conv_id = q.create_direct(conn, new_conv_id, user_id, to_user, now)
+                conv_id = q.create_direct(conn, ids.new_id("c"), user_id, to_user, now)
             seq = q.append_message(
                 conn,
                 conv_id,
@@ -307,7 +306,7 @@ class MessagingService:
             found = q.member_position(conn, conversation_id, user_id)
             if found is None:
                 raise NotMember("you are not a member of this conversation")
-            member, last_seq, kind, shares = found
+            member, last_seq, kind, shares, key = found
             if member.left_seq is not None:
                 last_seq = min(last_seq, member.left_seq)
             if seq > last_seq:
@@ -328,6 +327,8 @@ class MessagingService:
                 # Only the read position moved. Someone who does not share read receipts must not reveal even
                 # the moment they read: tell only their own devices.
                 return [user_id], moved, shares
+            if key is not None:
+                return q.direct_members(key), moved, shares  # nobody leaves a direct chat
             return q.active_member_ids(conn, conversation_id), moved, shares
 
         audience, moved, shares = await self._db.write(op)

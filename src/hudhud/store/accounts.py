@@ -8,7 +8,6 @@ from typing import Any
 from sqlalchemy import Connection, and_, bindparam, delete, func, insert, select, update
 
 from hudhud.store import sql
-from hudhud.store.messages import prepared
 from hudhud.store.records import CodeRow, Contact, Device, User
 from hudhud.store.schema import (
     code_sends,
@@ -56,7 +55,7 @@ def get_users(conn: Connection, user_ids: Iterable[str]) -> dict[str, User]:
     ids = list(set(user_ids))
     if not ids:
         return {}
-    stmt = prepared(conn, "get_users", lambda _: select(users).where(users.c.id.in_(bindparam("ids", expanding=True))))
+    stmt = sql.built(conn, "get_users", lambda _: select(users).where(users.c.id.in_(bindparam("ids", expanding=True))))
     return {r.id: _user(r) for r in conn.execute(stmt, {"ids": ids}).all()}
 
 

@@ -8,28 +8,15 @@ recipients.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, false, func, insert, literal, or_, select, update
+from sqlalchemy import Connection, String, and_, bindparam, exists, false, func, insert, literal, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from hudhud.store import sql
-from hudhud.store.records import Conversation, Member, Message
-from hudhud.store.schema import conversations, device_cursors, members, messages, users
-
-_PREPARED: dict[tuple[str, str], Any] = {}
-
-
-def prepared(conn: Connection, name: str, build: Callable[[str], Any]) -> Any:
-    """A SQLAlchemy statement built once per dialect, with bind parameters for its values (building a statement
-    and its cache key costs more than running it on SQLite). The hottest statements go further, straight to the
-    driver: see `hudhud.store.sql`."""
-    key = (conn.dialect.name, name)
-    stmt = _PREPARED.get(key)
-    if stmt is None:
-        stmt = _PREPARED[key] = build(conn.dialect.name)
-    return stmt
+from hudhud.store.accounts import _user
+from hudhud.store.records import Conversation, Member, Message, User
+from hudhud.store.schema import blocks, conversations, device_cursors, members, messages, users
 
 
 def _insert(conn: Connection, table: Any) -> Any:
@@ -82,6 +69,11 @@ def _member(row: Any) -> Member:
 
 def direct_key(a: str, b: str) -> str:
     return ":".join(sorted((a, b)))
+
+
+def direct_members(key: str) -> list[str]:
+    """The members of a direct chat, from its key (one member for a chat with oneself)."""
+    return sorted(set(key.split(":")))
 
 
 def find_direct(conn: Connection, a: str, b: str) -> str | None:
@@ -137,23 +129,73 @@ def get_conversation(conn: Connection, conv_id: str) -> Conversation | None:
     return _conversation(rows[0]) if rows else None
 
 
-def conversation_with_members(conn: Connection, conv_id: str) -> tuple[Conversation, list[Member]] | None:
-    """A conversation and all its member rows, in one query."""
+def conversation_with_members(
+    conn: Connection, conv_id: str, sender_id: str = ""
+) -> tuple[Conversation, list[Member], set[str]] | None:
+    """A conversation, all its member rows, and which members have blocked `sender_id`, in one query."""
     stmt = sql.prepared(
         conn,
         "conversation_with_members",
         lambda _: (
-            select(conversations, members)
+            select(
+                conversations,
+                members,
+                exists()
+                .where(blocks.c.blocker_id == members.c.user_id, blocks.c.blocked_id == bindparam("s"))
+                .label("blocks_sender"),
+            )
             .join(members, members.c.conversation_id == conversations.c.id)
             .where(conversations.c.id == bindparam("c"))
         ),
-        ["c"],
+        ["c", "s"],
     )
-    rows = sql.run(conn, stmt, {"c": conv_id})
+    rows = sql.run(conn, stmt, {"c": conv_id, "s": sender_id})
     if not rows:
         return None
     conv = _conversation(rows[0])
-    return conv, [_member(r) for r in rows]
+    return conv, [_member(r) for r in rows], {r.user_id for r in rows if r.blocks_sender}
+
+
+def send_context(
+    conn: Connection, user_id: str, device_id: str, client_msg_id: str, peer: str | None
+) -> tuple[User, tuple[str, int, float] | None, str | None, bool] | None:
+    """What a send needs to know before it writes, in one query: the sender; (conversation, seq, time) of the
+    message this device already sent with this client id, if this is a resend; and, for a message to `peer`,
+    their direct chat and whether `peer` has blocked the sender. None if the sender does not exist."""
+
+    def build(_: str) -> Any:
+        earlier = messages.alias("earlier")
+        return (
+            select(
+                users,
+                earlier.c.conversation_id.label("dup_conversation_id"),
+                earlier.c.seq.label("dup_seq"),
+                earlier.c.created_at.label("dup_created_at"),
+                select(conversations.c.id)
+                .where(conversations.c.direct_key == bindparam("key", type_=String))
+                .scalar_subquery()
+                .label("direct_id"),
+                exists()
+                .where(blocks.c.blocker_id == bindparam("peer", type_=String), blocks.c.blocked_id == users.c.id)
+                .label("blocked"),
+            )
+            .select_from(
+                users.outerjoin(
+                    earlier,
+                    and_(earlier.c.sender_device_id == bindparam("d"), earlier.c.client_msg_id == bindparam("m")),
+                )
+            )
+            .where(users.c.id == bindparam("u"))
+        )
+
+    stmt = sql.prepared(conn, "send_context", build, ["u", "d", "m", "key", "peer"])
+    key = direct_key(user_id, peer) if peer is not None else None
+    rows = sql.run(conn, stmt, {"u": user_id, "d": device_id, "m": client_msg_id, "key": key, "peer": peer})
+    if not rows:
+        return None
+    r = rows[0]
+    earlier = (str(r.dup_conversation_id), int(r.dup_seq), float(r.dup_created_at)) if r.dup_seq is not None else None
+    return _user(r), earlier, r.direct_id, bool(r.blocked)
 
 
 def get_member(conn: Connection, conv_id: str, user_id: str) -> Member | None:
@@ -169,14 +211,20 @@ def get_member(conn: Connection, conv_id: str, user_id: str) -> Member | None:
     return _member(rows[0]) if rows else None
 
 
-def member_position(conn: Connection, conv_id: str, user_id: str) -> tuple[Member, int, str, bool] | None:
-    """The user's membership row, the conversation's last seq and kind, and whether the user shares read
-    receipts, in one query."""
+def member_position(conn: Connection, conv_id: str, user_id: str) -> tuple[Member, int, str, bool, str | None] | None:
+    """The user's membership row, the conversation's last seq and kind, whether the user shares read receipts,
+    and the direct chat's key (its two members), in one query."""
     stmt = sql.prepared(
         conn,
         "member_position",
         lambda _: (
-            select(members, conversations.c.last_seq, conversations.c.kind, users.c.read_receipts)
+            select(
+                members,
+                conversations.c.last_seq,
+                conversations.c.kind,
+                conversations.c.direct_key,
+                users.c.read_receipts,
+            )
             .join(conversations, conversations.c.id == members.c.conversation_id)
             .join(users, users.c.id == members.c.user_id)
             .where(members.c.conversation_id == bindparam("c"), members.c.user_id == bindparam("u"))
@@ -187,7 +235,7 @@ def member_position(conn: Connection, conv_id: str, user_id: str) -> tuple[Membe
     if not rows:
         return None
     row = rows[0]
-    return _member(row), int(row.last_seq), str(row.kind), bool(row.read_receipts)
+    return _member(row), int(row.last_seq), str(row.kind), bool(row.read_receipts), row.direct_key
 
 
 def active_member_ids(conn: Connection, conv_id: str) -> list[str]:

@@ -19,6 +19,17 @@ from typing import Any
 from sqlalchemy import Connection
 
 _CACHE: dict[tuple[str, str], Prepared] = {}
+_BUILT: dict[tuple[str, str], Any] = {}
+
+
+def built(conn: Connection, name: str, build: Callable[[str], Any]) -> Any:
+    """A SQLAlchemy statement built once per dialect, with bind parameters for its values, for statements that
+    stay on SQLAlchemy (building a statement and its cache key costs more than running it on SQLite)."""
+    key = (conn.dialect.name, name)
+    stmt = _BUILT.get(key)
+    if stmt is None:
+        stmt = _BUILT[key] = build(conn.dialect.name)
+    return stmt
 
 
 class Prepared:
