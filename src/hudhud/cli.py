@@ -59,6 +59,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         f"(database {settings.effective_database_url.split('@')[-1]})",
         flush=True,
     )
+    from hudhud import runtime
+
+    runtime.tune()
     uvicorn.Server(config).run()
     return 0
 
