@@ -26,6 +26,7 @@ from hudhud.app import Hudhud
 from hudhud.clock import Clock
 from hudhud.config import Settings
 from hudhud.web.server import create_app
+from hudhud.web.ws import socket_class
 
 POSTGRES_URL = os.environ.get("HUDHUD_TEST_POSTGRES_URL", "postgresql://root@127.0.0.1:5432/test")
 
@@ -43,9 +44,7 @@ def free_socket() -> socket.socket:
 async def serve_asgi(app: Any, **kwargs: Any) -> AsyncIterator[str]:
     sock = free_socket()
     port = sock.getsockname()[1]
-    config = uvicorn.Config(
-        app, log_level="warning", ws="websockets-sansio", lifespan="on", ws_per_message_deflate=False, **kwargs
-    )
+    config = uvicorn.Config(app, log_level="warning", lifespan="on", ws_per_message_deflate=False, **kwargs)
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started:
@@ -250,7 +249,7 @@ async def running_server(
             **overrides,
         )
         hub = Hudhud(settings, clock=clock)
-        async with serve_asgi(create_app(hub), ws_max_size=settings.max_ws_frame_bytes) as url:
+        async with serve_asgi(create_app(hub), ws=socket_class(hub), ws_max_size=settings.max_ws_frame_bytes) as url:
             handle = ServerHandle(url, hub, sms)
             try:
                 yield handle

@@ -73,13 +73,14 @@ async def scenario(steps) -> None:
                     await wait_outbox(dev)
                     await hub.groups.remove_member(owner_id, conv, users[i][0])
                     member[i] = False
-                    last = await last_seq(hub, conv)
-                    windows[i][-1][1] = last
+                    # The window ends at the removal itself (read from the member row: other members' sends
+                    # may commit between the removal and any later look at the group's last seq).
+                    windows[i][-1][1] = (await member_row(hub, conv, users[i][0])).left_seq
                     dev.outbox.clear()
                 elif kind == "add" and not member[i]:
                     await hub.groups.add_members(owner_id, conv, [users[i][0]])
                     member[i] = True
-                    windows[i].append([await last_seq(hub, conv), 10**9])
+                    windows[i].append([(await member_row(hub, conv, users[i][0])).joined_seq + 1, 10**9])
             for dev in devices:
                 await dev.connect()
             for dev in devices:
@@ -114,8 +115,8 @@ async def scenario(steps) -> None:
                 await dev.drop()
 
 
-async def last_seq(hub, conv):
-    return (await hub.db.read(lambda conn: mq.get_conversation(conn, conv))).last_seq
+async def member_row(hub, conv, user_id):
+    return await hub.db.read(lambda conn: mq.get_member(conn, conv, user_id))
 
 
 async def wait_outbox(dev) -> None:

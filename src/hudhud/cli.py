@@ -34,6 +34,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from hudhud.app import Hudhud
     from hudhud.web.server import create_app
+    from hudhud.web.ws import socket_class
 
     settings = _server_settings(args)
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -42,7 +43,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         create_app(hub),
         host=settings.host,
         port=settings.port,
-        ws="websockets-sansio",
+        ws=socket_class(hub),  # /v1/ws is served by our own protocol class, not through ASGI (web/ws.py)
         ws_max_size=settings.max_ws_frame_bytes,
         # Chat frames are small; compression would cost CPU and tens of KB of memory per connection.
         ws_per_message_deflate=False,

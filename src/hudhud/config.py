@@ -36,7 +36,9 @@ class Settings:
     max_content_bytes: int = 64 * 1024
     discovery_daily_budget: int = 1000
     max_ws_frame_bytes: int = 256 * 1024
-    send_queue_frames: int = 1024
+    # Bytes a connection may have waiting in its socket's write buffer before its feed pauses; four times
+    # this and the client is dropped as too slow (it resumes from its last ack when it returns).
+    send_buffer_bytes: int = 256 * 1024
 
     max_group_size: int = 1024
     invitation_ttl: float = 72 * 3600

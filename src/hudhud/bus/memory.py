@@ -20,6 +20,9 @@ class MemoryBus:
         self._subs.clear()
 
     async def publish(self, topic: str, notice: Notice) -> None:
+        self.publish_nowait(topic, notice)
+
+    def publish_nowait(self, topic: str, notice: Notice) -> None:
         for handler in list(self._subs.get(topic, ())):
             try:
                 handler(notice)

@@ -5,11 +5,15 @@ it has sent on this connection, reads from the store everything after that, and 
 it catches up from the device's acknowledged cursors, then sends the current receipt watermarks and `synced`.
 It subscribes before reading, so anything committed during catch-up rings a bell that is handled right after.
 A device is not sent its own messages: it got them as `sent`.
+
+The feed runs as a task only while it has something to send: an idle connection costs no task, which is most
+of what a node holds.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 
 from sqlalchemy import Connection
@@ -22,12 +26,24 @@ from hudhud.store.db import Database
 
 Send = Callable[[bytes], Awaitable[None]]
 
+log = logging.getLogger("hudhud.delivery")
+
 PAGE = 500
 
 
 class DeviceFeed:
-    def __init__(self, db: Database, messaging: MessagingService, user_id: str, device_id: str) -> None:
+    def __init__(
+        self,
+        db: Database,
+        messaging: MessagingService,
+        user_id: str,
+        device_id: str,
+        send: Send,
+        on_failure: Callable[[], None],
+    ) -> None:
         self._db = db
+        self._send = send
+        self._on_failure = on_failure
         self._messaging = messaging
         self.user_id = user_id
         self.device_id = device_id
@@ -37,15 +53,29 @@ class DeviceFeed:
         self._ready_receipts: list[ReceiptView] = []
         self.read_receipts: bool | None = None  # this user's setting, known once the feed has started
         self._receipts_sent: dict[tuple[str, str], tuple[int, int | None]] = {}
-        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._stopped = False
         self.synced = False
+
+    def start(self) -> None:
+        """Catch up, send `synced`, then whatever has been announced meanwhile."""
+        self._task = asyncio.get_running_loop().create_task(self._run(catch_up=True))
+
+    def stop(self) -> None:
+        self._stopped = True
+        if self._task is not None:
+            self._task.cancel()
+
+    def _kick(self) -> None:
+        if self._task is None and not self._stopped and self.synced:
+            self._task = asyncio.get_running_loop().create_task(self._run())
 
     # -- notices (called from bus handlers; must not block) ---------------------------------------------------
 
     def on_message(self, conversation_id: str, seq: int) -> None:
         if seq > self._sent.get(conversation_id, -1):
             self._dirty[conversation_id] = max(seq, self._dirty.get(conversation_id, 0))
-            self._wake.set()
+            self._kick()
 
     def on_receipt(
         self,
@@ -61,31 +91,42 @@ class DeviceFeed:
             self._ready_receipts.append(ReceiptView(conversation_id, user_id, delivered, read if shared else None))
         else:
             self._receipts.add((conversation_id, user_id))
-        self._wake.set()
+        self._kick()
 
     def on_settings(self, read_receipts: bool) -> None:
         self.read_receipts = read_receipts
 
     # -- the loop ---------------------------------------------------------------------------------------------
 
-    async def run(self, send: Send) -> None:
-        await self._catch_up(send)
-        self.synced = True
-        await send(sf.synced())
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            dirty, self._dirty = self._dirty, {}
-            for conv_id, until in dirty.items():
-                await self._drain_one(conv_id, until, send)
-            ready, self._ready_receipts = self._ready_receipts, []
-            for view in ready:
-                await self._send_receipt(view, send)
-            receipts, self._receipts = self._receipts, set()
-            for conv_id, reader_id in receipts:
-                fetched = await self._messaging.receipt_for(self.user_id, conv_id, reader_id)
-                if fetched is not None:
-                    await self._send_receipt(fetched, send)
+    async def _run(self, catch_up: bool = False) -> None:
+        try:
+            if catch_up:
+                await self._catch_up(self._send)
+                self.synced = True
+                await self._send(sf.synced())
+            # No await between this check and the task's end: a notice arriving later starts a new task.
+            while self._dirty or self._ready_receipts or self._receipts:
+                await self._drain_dirty(self._send)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("delivery feed failed; closing so the client resumes")
+            self._on_failure()
+        finally:
+            self._task = None
+
+    async def _drain_dirty(self, send: Send) -> None:
+        dirty, self._dirty = self._dirty, {}
+        for conv_id, until in dirty.items():
+            await self._drain_one(conv_id, until, send)
+        ready, self._ready_receipts = self._ready_receipts, []
+        for view in ready:
+            await self._send_receipt(view, send)
+        receipts, self._receipts = self._receipts, set()
+        for conv_id, reader_id in receipts:
+            fetched = await self._messaging.receipt_for(self.user_id, conv_id, reader_id)
+            if fetched is not None:
+                await self._send_receipt(fetched, send)
 
     async def _catch_up(self, send: Send) -> None:
         me = await self._db.read(lambda c: aq.get_user(c, self.user_id))

@@ -8,8 +8,9 @@ each connected device's feed reads what it lacks from the store and sends it.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import Any
 
 import orjson
 from sqlalchemy import Connection
@@ -118,15 +119,19 @@ class MessagingService:
         to_user: str | None = None,
         forward_of: tuple[str, int] | None = None,
         rate_checked: bool = False,
-    ) -> Awaitable[SendResult]:
+    ) -> asyncio.Future[SendResult]:
         """Queue the send for the next group commit before returning, so that sends a device makes one after
-        another get sequence numbers in that order even while several are in flight. Await the result."""
+        another get sequence numbers in that order even while several are in flight. The future resolves once
+        the message is committed and its doorbells have rung (no task per message: the WebSocket endpoint
+        answers from a callback on it)."""
         if (conversation_id is None) == (to_user is None):
             raise InvalidRequest("give exactly one of conversation_id and to")
         op = self._send_op(
             user_id, device_id, client_msg_id, content, conversation_id, to_user, forward_of, rate_checked
         )
-        return self._announce(self._db.submit(op))
+        done: asyncio.Future[SendResult] = asyncio.get_running_loop().create_future()
+        self._db.submit(op).add_done_callback(lambda f: self._announce(f, done))
+        return done
 
     def _send_op(
         self,
@@ -209,18 +214,23 @@ class MessagingService:
 
         return op
 
-    async def _announce(self, pending: Awaitable[tuple[SendResult, list[str], Message | None]]) -> SendResult:
-        result, audience, message = await pending
+    def _announce(
+        self, committed: asyncio.Future[tuple[SendResult, list[str], Message | None]], done: asyncio.Future[SendResult]
+    ) -> None:
+        if not _pass_failure(committed, done):
+            return
+        result, audience, message = committed.result()
         if message is not None and self.recent is not None:
             self.recent.add(message, frozenset(audience))  # before the doorbell, so feeds find it
         notice = {"t": "msg", "c": result.conversation_id, "s": result.seq}
         for member_id in audience:
-            await self._bus.publish(f"user:{member_id}", notice)
-        return result
+            self._bus.publish_nowait(f"user:{member_id}", notice)
+        if not done.done():
+            done.set_result(result)
 
     async def forward(
         self, user_id: str, device_id: str, client_msg_id: str, source: tuple[str, int], targets: list[dict[str, str]]
-    ) -> list[Awaitable[SendResult]]:
+    ) -> list[asyncio.Future[SendResult]]:
         """Forward a message the user can see to up to five chats; its content is copied by the server and its
         forward count goes up by one. A message forwarded five or more times may go to one chat at a time."""
         if not 1 <= len(targets) <= MAX_FORWARD_TARGETS:
@@ -288,17 +298,18 @@ class MessagingService:
         # Copies refused by a limit (new chats with strangers, say) are left out; the rest stand.
         return len(everyone), [(u, o) for u, o in zip(reach, outcomes, strict=True) if isinstance(o, SendResult)]
 
-    async def ack(self, user_id: str, device_id: str, conversation_id: str, seq: int) -> None:
+    def ack(self, user_id: str, device_id: str, conversation_id: str, seq: int) -> asyncio.Future[None]:
         """The device has everything in the conversation through `seq` (its cursor moves there); the user's
-        delivered watermark moves with it, which the other members see as two ticks."""
-        await self._watermark(user_id, conversation_id, seq, device_id=device_id)
+        delivered watermark moves with it, which the other members see as two ticks. Resolves once committed
+        and announced."""
+        return self._watermark(user_id, conversation_id, seq, device_id=device_id)
 
-    async def read(self, user_id: str, conversation_id: str, seq: int) -> None:
-        await self._watermark(user_id, conversation_id, seq, read=True)
+    def read(self, user_id: str, conversation_id: str, seq: int) -> asyncio.Future[None]:
+        return self._watermark(user_id, conversation_id, seq, read=True)
 
-    async def _watermark(
+    def _watermark(
         self, user_id: str, conversation_id: str, seq: int, *, device_id: str | None = None, read: bool = False
-    ) -> None:
+    ) -> asyncio.Future[None]:
         if not isinstance(seq, int) or isinstance(seq, bool) or seq < 0:
             raise InvalidRequest("seq is a non-negative integer")
 
@@ -331,21 +342,30 @@ class MessagingService:
                 return q.direct_members(key), moved, shares  # nobody leaves a direct chat
             return q.active_member_ids(conn, conversation_id), moved, shares
 
-        audience, moved, shares = await self._db.write(op)
-        if moved is None:
-            return
-        # The watermarks travel with the doorbell (they are positions, not content), so that a feed can show them
-        # without reading the store; "rr" is whether the reader shares read receipts.
-        notice = {
-            "t": "rcpt",
-            "c": conversation_id,
-            "u": user_id,
-            "d": moved.delivered_seq,
-            "r": moved.read_seq,
-            "rr": shares,
-        }
-        for member_id in audience:
-            await self._bus.publish(f"user:{member_id}", notice)
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        def announce(committed: asyncio.Future[tuple[list[str], Member | None, bool]]) -> None:
+            if not _pass_failure(committed, done):
+                return
+            audience, moved, shares = committed.result()
+            if moved is not None:
+                # The watermarks travel with the doorbell (they are positions, not content), so that a feed can
+                # show them without reading the store; "rr" is whether the reader shares read receipts.
+                notice = {
+                    "t": "rcpt",
+                    "c": conversation_id,
+                    "u": user_id,
+                    "d": moved.delivered_seq,
+                    "r": moved.read_seq,
+                    "rr": shares,
+                }
+                for member_id in audience:
+                    self._bus.publish_nowait(f"user:{member_id}", notice)
+            if not done.done():
+                done.set_result(None)
+
+        self._db.submit(op).add_done_callback(announce)
+        return done
 
     async def typing(self, user_id: str, conversation_id: str, state: str) -> None:
         if state not in ("composing", "paused"):
@@ -441,6 +461,19 @@ class MessagingService:
 
 FORWARDED_MANY_TIMES = 5
 MAX_FORWARD_TARGETS = 5
+
+
+def _pass_failure(source: asyncio.Future[Any], target: asyncio.Future[Any]) -> bool:
+    """Carry a failed or cancelled `source` over to `target`; True if `source` succeeded."""
+    if source.cancelled():
+        target.cancel()
+        return False
+    exc = source.exception()
+    if exc is not None:
+        if not target.done():
+            target.set_exception(exc)
+        return False
+    return True
 
 
 def _forward_count(conn: Connection, user_id: str, source: tuple[str, int]) -> int:

@@ -1,4 +1,5 @@
-"""The ASGI application: REST routes, the WebSocket endpoint, health, metrics and error replies."""
+"""The ASGI application: REST routes, health, metrics and error replies. (The WebSocket endpoint is served
+beside it by `hudhud.web.ws`.)"""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Request, WebSocket
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -16,7 +17,6 @@ from hudhud import __version__
 from hudhud.app import Hudhud
 from hudhud.errors import ClientError
 from hudhud.web import groups_rest, rest
-from hudhud.web.ws import Connection
 
 log = logging.getLogger("hudhud.web")
 
@@ -98,9 +98,5 @@ def create_app(hub: Hudhud, *, manage_lifecycle: bool = True) -> FastAPI:
             f"hudhud_recent_misses_total {hub.messaging.recent.misses if hub.messaging.recent else 0}",
         ]
         return "\n".join(lines) + "\n"
-
-    @app.websocket("/v1/ws")
-    async def websocket(ws: WebSocket) -> None:
-        await Connection(hub, ws).serve()
 
     return app

@@ -1,19 +1,40 @@
-"""The WebSocket endpoint: one `Connection` per socket.
+"""The WebSocket endpoint at /v1/ws: a `Socket` per TCP connection and a `Connection` (the session) on it.
 
-Three tasks serve a connection: the receive loop (decode → check against the state table → one service
-call), the device feed (deliveries, in order, with back-pressure), and the writer (drains this connection's
-bounded send queue onto the socket). A slow client only ever slows its own tasks: bus handlers never wait.
+uvicorn parses HTTP and hands an upgrade request to the WebSocket protocol class it was configured with; ours
+is `Socket` (see `socket_class`), built on the sans-I/O WebSocket implementation of the `websockets` library.
+It serves the one WebSocket route itself instead of going through ASGI, because the ASGI path costs per
+connection a task, a queue and a stack of framework objects, and per frame several task hops and a system
+call. Measured, that was most of the server's time on the one-to-one benchmark and most of an idle
+connection's memory (docs/performance.md).
+
+Per connection:
+- input is handled in the protocol callback: decode → check against the state table → one service call, in
+  the order the frames arrived. Sends and acks are queued for the next group commit at once and answered from
+  a callback when their commit completes; nothing waits. A frame whose handling must finish before the next
+  is read (hello, forward, presence_subscribe) pauses reading until it is done;
+- output is queued and written once per event-loop turn: every frame a connection gets from one commit batch
+  goes out in one system call;
+- the device feed is a task only while it has something to send (see `DeviceFeed`).
+
+A slow client only ever slows itself: when the socket's write buffer is full, its feed waits (nothing is
+lost: the feed resumes from the store), ephemeral frames (typing, presence) are dropped, and bus handlers
+never wait.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
-from collections.abc import Awaitable
-from typing import Any
+from collections.abc import Coroutine
+from functools import partial
+from typing import Any, cast
 
-from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+from websockets.frames import Frame, Opcode
+from websockets.http11 import Request
+from websockets.protocol import State
+from websockets.server import ServerProtocol
 
 from hudhud import PROTOCOL_VERSION
 from hudhud.app import Hudhud
@@ -34,236 +55,433 @@ from hudhud.protocol.frames import (
     Typing,
     decode,
 )
-from hudhud.protocol.state import (
-    CLOSE_PROTOCOL,
-    CLOSE_TOO_SLOW,
-    CLOSE_UNAUTHORIZED,
-    ConnectionState,
-)
+from hudhud.protocol.state import CLOSE_PROTOCOL, CLOSE_TOO_SLOW, CLOSE_UNAUTHORIZED, ConnectionState
 from hudhud.services.accounts import Principal
 from hudhud.services.delivery import DeviceFeed
 from hudhud.services.messaging import SendResult, check_client_msg_id, encode_content
 
 log = logging.getLogger("hudhud.ws")
 
+PATH = "/v1/ws"
 HELLO_TIMEOUT = 10.0
-WORK_GRACE = 5.0  # seconds a closing connection waits for the sends and acks it already accepted
+CLOSE_TIMEOUT = 5.0  # how long a closing handshake may take before the socket is dropped
+WORK_GRACE = 5.0  # seconds a closing connection waits for the forwards and broadcasts it already accepted
 MAX_IN_FLIGHT = 64
+CLOSE_GOING_AWAY = 1001
+CLOSE_RESTART = 1012
+
+
+def socket_class(hub: Hudhud) -> type[Socket]:
+    """The protocol class to give uvicorn as `ws=`, bound to `hub`."""
+    return type("HudhudSocket", (Socket,), {"hub": hub})
+
+
+class Socket(asyncio.Protocol):
+    """One WebSocket: handshake, framing, keepalive, the closing handshake and write coalescing."""
+
+    hub: Hudhud
+
+    def __init__(
+        self, config: Any, server_state: Any, app_state: Any = None, _loop: asyncio.AbstractEventLoop | None = None
+    ) -> None:
+        self.loop = _loop or asyncio.get_event_loop()
+        self.server_state = server_state
+        self.ws = ServerProtocol(max_size=config.ws_max_size)
+        self.ping_interval: float | None = config.ws_ping_interval
+        self.transport: asyncio.Transport | None = None
+        self.session: Connection | None = None
+        self.out: list[bytes] = []
+        self.flush_pending = False
+        self.writable = True
+        self.resumed: asyncio.Event | None = None  # made when a writer first has to wait
+        self.closed = False
+        self.close_sent = False
+        self.timer: asyncio.TimerHandle | None = None  # keepalive, or the closing handshake's deadline
+        self.pong_due = False
+        self.fragments: list[bytes] = []
+
+    # -- asyncio.Protocol -------------------------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports implement asyncio.Transport without deriving from it.
+        transport = cast(asyncio.Transport, transport)
+        self.transport = transport
+        limit = self.hub.settings.send_buffer_bytes
+        transport.set_write_buffer_limits(high=limit, low=limit // 4)
+        self.server_state.connections.add(self)
+
+    def data_received(self, data: bytes) -> None:
+        self.ws.receive_data(data)
+        for event in self.ws.events_received():
+            if isinstance(event, Request):
+                self._handshake(event)
+            elif isinstance(event, Frame):
+                self._frame(event)
+        self._write_protocol_data()  # pongs, the echo of a close, or the close after a protocol error
+
+    def eof_received(self) -> bool | None:
+        self.ws.receive_eof()
+        self._write_protocol_data()
+        return None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self.server_state.connections.discard(self)
+        if self.timer is not None:
+            self.timer.cancel()
+        self.out.clear()
+        if self.resumed is not None:
+            self.resumed.set()  # nobody waits on a socket that is gone
+        if self.session is not None:
+            self.session.on_closed()
+
+    def pause_writing(self) -> None:
+        self.writable = False
+        if self.resumed is not None:
+            self.resumed.clear()
+
+    def resume_writing(self) -> None:
+        self.writable = True
+        if self.resumed is not None:
+            self.resumed.set()
+
+    def shutdown(self) -> None:
+        """Called by uvicorn on the server's way down: tell the client to come back soon."""
+        if self.session is not None:
+            self.close(CLOSE_RESTART, "server restarting")
+        elif self.transport is not None:
+            self.transport.close()
+
+    # -- input ------------------------------------------------------------------------------------------------
+
+    def _handshake(self, request: Request) -> None:
+        if request.path.partition("?")[0] != PATH:
+            response = self.ws.reject(404, "no WebSocket here; the endpoint is /v1/ws\n")
+        else:
+            response = self.ws.accept(request)
+        self.ws.send_response(response)
+        self._write_protocol_data()
+        if response.status_code != 101:
+            if self.transport is not None:
+                self.transport.close()
+            return
+        self.session = Connection(self.hub, self)
+        self._arm_keepalive()
+
+    def _frame(self, frame: Frame) -> None:
+        if frame.opcode is Opcode.TEXT or frame.opcode is Opcode.BINARY or frame.opcode is Opcode.CONT:
+            self.fragments.append(bytes(frame.data))
+            if not frame.fin:
+                return
+            data = b"".join(self.fragments) if len(self.fragments) > 1 else self.fragments[0]
+            self.fragments = []
+            if self.session is not None and not self.close_sent:
+                self.session.on_text(data.decode("utf-8", "replace"))
+        elif frame.opcode is Opcode.PONG:
+            self.pong_due = False
+
+    def pause_reading(self) -> None:
+        if self.transport is not None and not self.closed:
+            self.transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        if self.transport is not None and not self.closed:
+            self.transport.resume_reading()
+
+    # -- output -----------------------------------------------------------------------------------------------
+
+    def write(self, frame: bytes) -> None:
+        """Queue a text frame; frames queued in one event-loop turn are written together."""
+        if self.closed or self.close_sent:
+            return
+        self.out.append(frame)
+        if not self.flush_pending:
+            self.flush_pending = True
+            self.loop.call_soon(self._flush)
+
+    async def drain(self) -> None:
+        """Wait while the socket's write buffer is over its limit."""
+        if self.writable or self.closed:
+            return
+        if self.resumed is None:
+            self.resumed = asyncio.Event()
+        await self.resumed.wait()
+
+    def _flush(self) -> None:
+        self.flush_pending = False
+        out, self.out = self.out, []
+        if self.closed or self.close_sent or self.ws.state is not State.OPEN:
+            return  # closing: the client will resume from its last ack
+        for frame in out:
+            self.ws.send_text(frame)
+        self._write_protocol_data()
+        if (
+            self.transport is not None
+            and self.transport.get_write_buffer_size() > 4 * self.hub.settings.send_buffer_bytes
+        ):
+            # Replies keep coming but the client does not read: drop it; it resumes from its last ack.
+            self.close(CLOSE_TOO_SLOW, "too slow")
+
+    def _write_protocol_data(self) -> None:
+        chunks = self.ws.data_to_send()
+        if not chunks or self.transport is None or self.transport.is_closing():
+            return
+        eof = chunks[-1] == b""  # the protocol is done with the socket (after a closing handshake)
+        self.transport.write(b"".join(chunks))
+        if eof:
+            self.transport.close()
+
+    def close(self, code: int, reason: str) -> None:
+        """Send what is queued, then start the closing handshake; drop the socket if it does not finish."""
+        if self.closed or self.close_sent:
+            return
+        if self.out:
+            self._flush()
+        self.close_sent = True
+        self.ws.send_close(code, reason)
+        self._write_protocol_data()
+        if self.timer is not None:
+            self.timer.cancel()
+        self.timer = self.loop.call_later(CLOSE_TIMEOUT, self._abort)
+
+    def _abort(self) -> None:
+        if self.transport is not None and not self.closed:
+            self.transport.abort()
+
+    # -- keepalive --------------------------------------------------------------------------------------------
+
+    def _arm_keepalive(self) -> None:
+        if self.ping_interval:
+            self.timer = self.loop.call_later(self.ping_interval, self._keepalive)
+
+    def _keepalive(self) -> None:
+        if self.closed or self.close_sent:
+            return
+        if self.pong_due:
+            # No pong for a whole interval: the peer is gone without a FIN (a phone that lost its network).
+            self.close(CLOSE_GOING_AWAY, "keepalive ping timeout")
+            return
+        self.pong_due = True
+        self.ws.send_ping(b"")
+        self._write_protocol_data()
+        self._arm_keepalive()
 
 
 class Connection:
-    def __init__(self, hub: Hudhud, ws: WebSocket) -> None:
+    """One client session: the state table, authentication, frame dispatch, the feed and bus subscriptions."""
+
+    def __init__(self, hub: Hudhud, socket: Socket) -> None:
         self.hub = hub
-        self.ws = ws
+        self.socket = socket
+        self.loop = socket.loop
         self.state = ConnectionState()
         self.principal: Principal | None = None
         self.feed: DeviceFeed | None = None
-        self.out: asyncio.Queue[bytes | tuple[int, str]] = asyncio.Queue(hub.settings.send_queue_frames)
+        self.gone = False
+        self.closing = False
+        self.in_flight = 0
+        self.watching: set[str] = set()
         self.tasks: set[asyncio.Task[Any]] = set()
         self.work: set[asyncio.Task[Any]] = set()
-        self.gone = False
-        self.in_flight = asyncio.Semaphore(MAX_IN_FLIGHT)
-        self.watching: set[str] = set()
-        self.closing = False
+        self.serial: asyncio.Task[None] | None = None  # a frame that must finish before the next is handled
+        self.backlog: collections.deque[str] = collections.deque()
+        self.hello_timer: asyncio.TimerHandle | None = self.loop.call_later(HELLO_TIMEOUT, self._hello_timeout)
+        m = hub.metrics
+        m.connections += 1
+        m.connections_total += 1
 
     # -- output -----------------------------------------------------------------------------------------------
 
     async def send(self, frame: bytes) -> None:
-        """Queue a frame, waiting while the queue is full (back-pressure for the feed and replies)."""
+        """Queue a frame, waiting while the client is behind (back-pressure for the feed)."""
+        if self.gone:
+            return
+        self.socket.write(frame)
+        self.hub.metrics.frames_out += 1
+        if not self.socket.writable:
+            await self.socket.drain()
+
+    def push(self, frame: bytes) -> None:
+        """Queue a reply now. Replies are bounded by the frames the client itself sent."""
         if not self.gone:
-            await self.out.put(frame)
+            self.socket.write(frame)
+            self.hub.metrics.frames_out += 1
 
     def send_now(self, frame: bytes) -> None:
-        """Queue an ephemeral frame (typing, presence); dropped if the client is too far behind."""
-        with contextlib.suppress(asyncio.QueueFull):
-            self.out.put_nowait(frame)
+        """Queue an ephemeral frame (typing, presence); dropped if the client is behind."""
+        if self.socket.writable:
+            self.push(frame)
 
     def close_soon(self, code: int, reason: str) -> None:
         if self.closing:
             return
         self.closing = True
         self.state.close()
-        try:
-            self.out.put_nowait((code, reason))
-        except asyncio.QueueFull:
-            # The client is not reading: drop it; it resumes from its last ack when it comes back.
-            self.spawn(self.ws.close(CLOSE_TOO_SLOW, "too slow"))
+        self.socket.close(code, reason)
 
-    async def _writer(self) -> None:
-        while True:
-            item = await self.out.get()
-            if isinstance(item, tuple):
-                await self.ws.close(item[0], item[1])
-                return
-            await self.ws.send_text(item.decode())
-            self.hub.metrics.frames_out += 1
-
-    def spawn(self, coro: Any, *, work: bool = False) -> asyncio.Task[Any]:
-        """Run a task for this connection. `work` tasks carry out what the client asked (a send, an ack): on
-        close they are allowed to finish, so that what was committed also rings its doorbells."""
-        task = asyncio.create_task(coro)
+    def spawn(self, coro: Coroutine[Any, Any, Any], *, work: bool = False) -> asyncio.Task[Any]:
+        """Run a task for this connection. `work` tasks carry out what the client asked (a forward, a broadcast):
+        on close they are allowed to finish, so that what was committed also rings its doorbells."""
+        task = self.loop.create_task(coro)
         group = self.work if work else self.tasks
         group.add(task)
         task.add_done_callback(group.discard)
         return task
 
-    # -- lifecycle --------------------------------------------------------------------------------------------
+    # -- input ------------------------------------------------------------------------------------------------
 
-    async def serve(self) -> None:
-        await self.ws.accept()
-        m = self.hub.metrics
-        m.connections += 1
-        m.connections_total += 1
-        writer = self.spawn(self._writer())
-        try:
-            await self._receive_loop(writer)
-        finally:
-            m.connections -= 1
-            await self._teardown()
+    def on_text(self, text: str) -> None:
+        if self.closing:
+            return
+        if self.serial is not None:
+            self.backlog.append(text)
+            return
+        self.hub.metrics.frames_in += 1
+        self._handle(text)
 
-    async def _receive_loop(self, writer: asyncio.Task[Any]) -> None:
-        loop = asyncio.get_running_loop()
-        hello_deadline = loop.time() + HELLO_TIMEOUT
-        while not writer.done():
-            try:
-                if self.principal is None:
-                    # Until hello has succeeded the connection has a deadline, whatever else it sends.
-                    text = await asyncio.wait_for(self._receive(), max(0.0, hello_deadline - loop.time()))
-                else:
-                    text = await self._receive()
-            except WebSocketDisconnect:
-                return
-            except TimeoutError:
-                await self.send(sf.error("not_authenticated", f"no hello within {HELLO_TIMEOUT:g} seconds"))
-                self.close_soon(CLOSE_UNAUTHORIZED, "not_authenticated")
-                text = ""
-            if text is None:
-                return
-            if not self.closing:
-                self.hub.metrics.frames_in += 1
-                await self._handle(text)
-            if self.closing:
-                # Let the writer flush the error and the close frame, then stop.
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(asyncio.shield(writer), 5)
-                return
-
-    async def _receive(self) -> str | None:
-        msg = await self.ws.receive()
-        if msg["type"] == "websocket.disconnect":
-            return None
-        if msg.get("text") is not None:
-            return str(msg["text"])
-        data = msg.get("bytes")
-        return data.decode("utf-8", "replace") if data is not None else ""
-
-    async def _teardown(self) -> None:
-        p = self.principal
-        if p is not None:
-            await self.hub.bus.unsubscribe(f"user:{p.user_id}", self._on_user_notice)
-            for user_id in self.watching:
-                await self.hub.bus.unsubscribe(f"presence:{user_id}", self._on_presence_notice)
-            await self.hub.presence.disconnected(p.user_id)
-        self.gone = True  # replies have nowhere to go now; work still finishes
-        for task in list(self.tasks):
-            task.cancel()
-        if self.work:
-            _, late = await asyncio.wait(list(self.work), timeout=WORK_GRACE)
-            for task in late:
-                task.cancel()
-        for task in list(self.tasks):
-            with contextlib.suppress(BaseException):
-                await task
-        if self.ws.application_state != WebSocketState.DISCONNECTED:
-            with contextlib.suppress(Exception):
-                await self.ws.close()
-
-    # -- frames -----------------------------------------------------------------------------------------------
-
-    async def _handle(self, text: str) -> None:
+    def _handle(self, text: str) -> None:
         ref: Any = None
         try:
             frame, ref = decode(text)
             self.state.check(frame, ref)
-            await self._dispatch(frame, ref)
+            pending = self._dispatch(frame, ref)
         except ProtocolError as exc:
-            self.hub.metrics.client_errors += 1
-            await self.send(sf.error(exc.code, exc.message, exc.ref))
-            if self.principal is None and exc.code != "unsupported_version":
-                # Before hello, anything that is not a good hello ends the connection.
-                self.state.close()
-                exc.code = "not_authenticated"
-            if self.state.state.name == "CLOSED":
-                self.close_soon(CLOSE_UNAUTHORIZED if exc.code == "not_authenticated" else CLOSE_PROTOCOL, exc.code)
+            self._protocol_error(exc)
+            return
         except ClientError as exc:
             self.hub.metrics.client_errors += 1
-            await self.send(sf.error(exc.code, exc.message, ref, exc.retry_after))
-
-    async def _dispatch(self, frame: ClientFrame, ref: Any) -> None:
-        if isinstance(frame, Hello):
-            await self._hello(frame, ref)
+            self.push(sf.error(exc.code, exc.message, ref, exc.retry_after))
             return
+        if pending is not None:
+            self.socket.pause_reading()
+            self.serial = self.spawn(self._run_serial(pending, ref))
+
+    def _protocol_error(self, exc: ProtocolError) -> None:
+        self.hub.metrics.client_errors += 1
+        self.push(sf.error(exc.code, exc.message, exc.ref))
+        if self.principal is None and exc.code != "unsupported_version":
+            # Before hello, anything that is not a good hello ends the connection.
+            self.state.close()
+            exc.code = "not_authenticated"
+        if self.state.state.name == "CLOSED":
+            self.close_soon(CLOSE_UNAUTHORIZED if exc.code == "not_authenticated" else CLOSE_PROTOCOL, exc.code)
+
+    async def _run_serial(self, pending: Coroutine[Any, Any, None], ref: Any) -> None:
+        try:
+            await pending
+        except ProtocolError as exc:
+            self._protocol_error(exc)
+        except ClientError as exc:
+            self.hub.metrics.client_errors += 1
+            self.push(sf.error(exc.code, exc.message, ref, exc.retry_after))
+        except Exception:
+            log.exception("frame handling failed")
+            self.push(sf.error("internal_error", "the server failed; retry later", ref))
+        finally:
+            self.serial = None
+        while self.backlog and self.serial is None and not self.closing and not self.gone:
+            self.hub.metrics.frames_in += 1
+            self._handle(self.backlog.popleft())
+        if self.serial is None and not self.gone:
+            self.backlog.clear()
+            self.socket.resume_reading()
+
+    def _hello_timeout(self) -> None:
+        self.hello_timer = None
+        if self.principal is None and not self.closing and not self.gone:
+            self.push(sf.error("not_authenticated", f"no hello within {HELLO_TIMEOUT:g} seconds"))
+            self.close_soon(CLOSE_UNAUTHORIZED, "not_authenticated")
+
+    def _dispatch(self, frame: ClientFrame, ref: Any) -> Coroutine[Any, Any, None] | None:
+        """Carry out `frame`; return a coroutine if it must finish before the next frame is handled."""
+        if isinstance(frame, Hello):
+            return self._hello(frame, ref)
         p = self.principal
         assert p is not None
         msg = self.hub.messaging
         if isinstance(frame, Send):
             client_id = check_client_msg_id(frame.id)
             content = encode_content(frame.content, self.hub.settings.max_content_bytes)
-            await self.in_flight.acquire()
-            try:
-                # Queued for commit now, in the order the frames arrived; the reply is awaited in a task.
-                pending = msg.send_in_order(
-                    p.user_id, p.device_id, client_id, content, conversation_id=frame.conversation_id, to_user=frame.to
-                )
-            except BaseException:
-                self.in_flight.release()
-                raise
-            self.spawn(self._guard(self._reply_sent(pending, ref), ref, release=True), work=True)
+            # Queued for commit now, in the order the frames arrived; answered when the commit completes.
+            sent = msg.send_in_order(
+                p.user_id, p.device_id, client_id, content, conversation_id=frame.conversation_id, to_user=frame.to
+            )
+            self._track_send(sent, ref)
         elif isinstance(frame, Forward):
             check_client_msg_id(frame.id)
-            pendings = await msg.forward(p.user_id, p.device_id, frame.id, frame.source, list(frame.targets))
-            for pending in pendings:
-                await self.in_flight.acquire()
-                self.spawn(self._guard(self._reply_sent(pending, ref), ref, release=True), work=True)
+            return self._forward(p, frame, ref)
         elif isinstance(frame, Broadcast):
             check_client_msg_id(frame.id)
             content = encode_content(frame.content, self.hub.settings.max_content_bytes)
             self.spawn(self._guard(self._broadcast(p, frame, content, ref), ref), work=True)
         elif isinstance(frame, Ack):
-            self.spawn(self._guard(msg.ack(p.user_id, p.device_id, frame.conversation_id, frame.seq), ref), work=True)
+            msg.ack(p.user_id, p.device_id, frame.conversation_id, frame.seq).add_done_callback(
+                partial(self._done, ref)
+            )
         elif isinstance(frame, Read):
-            self.spawn(self._guard(msg.read(p.user_id, frame.conversation_id, frame.seq), ref), work=True)
+            msg.read(p.user_id, frame.conversation_id, frame.seq).add_done_callback(partial(self._done, ref))
         elif isinstance(frame, Typing):
             self.spawn(self._guard(msg.typing(p.user_id, frame.conversation_id, frame.state), ref))
         elif isinstance(frame, PresenceSubscribe):
-            await self._watch(p, frame.user_ids)
+            return self._watch(p, frame.user_ids)
         elif isinstance(frame, Ping):
-            await self.send(sf.pong(ref))
+            self.push(sf.pong(ref))
+        return None
 
-    async def _guard(self, coro: Any, ref: Any, release: bool = False) -> None:
+    def _track_send(self, sent: asyncio.Future[SendResult], ref: Any) -> None:
+        self.in_flight += 1
+        if self.in_flight == MAX_IN_FLIGHT:
+            self.socket.pause_reading()  # push back on the client through TCP until commits catch up
+        sent.add_done_callback(partial(self._sent, ref))
+
+    def _sent(self, ref: Any, sent: asyncio.Future[SendResult]) -> None:
+        self.in_flight -= 1
+        if self.in_flight == MAX_IN_FLIGHT - 1 and self.serial is None:
+            self.socket.resume_reading()
+        if not self._failed(sent, ref):
+            r = sent.result()
+            if not r.duplicate:
+                self.hub.metrics.messages_sent += 1
+            self.push(sf.sent(ref, r.client_msg_id, r.conversation_id, r.seq, r.created_at, r.duplicate))
+
+    def _done(self, ref: Any, fut: asyncio.Future[Any]) -> None:
+        self._failed(fut, ref)
+
+    def _failed(self, fut: asyncio.Future[Any], ref: Any) -> bool:
+        """Answer a failed operation with an error frame; True if it failed."""
+        if fut.cancelled():
+            return True
+        exc = fut.exception()
+        if exc is None:
+            return False
+        if isinstance(exc, ClientError):
+            self.hub.metrics.client_errors += 1
+            self.push(sf.error(exc.code, exc.message, ref, exc.retry_after))
+        else:
+            log.error("frame handling failed", exc_info=exc)
+            self.push(sf.error("internal_error", "the server failed; retry later", ref))
+        return True
+
+    async def _guard(self, coro: Coroutine[Any, Any, Any], ref: Any) -> None:
         try:
             await coro
         except ClientError as exc:
             self.hub.metrics.client_errors += 1
-            await self.send(sf.error(exc.code, exc.message, ref, exc.retry_after))
+            self.push(sf.error(exc.code, exc.message, ref, exc.retry_after))
         except Exception:
             log.exception("frame handling failed")
-            await self.send(sf.error("internal_error", "the server failed; retry later", ref))
-        finally:
-            if release:
-                self.in_flight.release()
+            self.push(sf.error("internal_error", "the server failed; retry later", ref))
 
-    async def _reply_sent(self, pending: Awaitable[SendResult], ref: Any) -> None:
-        r = await pending
-        if not r.duplicate:
-            self.hub.metrics.messages_sent += 1
-        await self.send(sf.sent(ref, r.client_msg_id, r.conversation_id, r.seq, r.created_at, r.duplicate))
+    async def _forward(self, p: Principal, frame: Forward, ref: Any) -> None:
+        pendings = await self.hub.messaging.forward(p.user_id, p.device_id, frame.id, frame.source, list(frame.targets))
+        for pending in pendings:
+            self._track_send(pending, ref)
 
     async def _broadcast(self, p: Principal, frame: Broadcast, content: bytes, ref: Any) -> None:
         total, results = await self.hub.messaging.broadcast(p.user_id, p.device_id, frame.id, frame.list_id, content)
         reached = [{"user_id": u, "conversation_id": r.conversation_id, "seq": r.seq} for u, r in results]
         # Copies refused by a limit (new chats with strangers, say) are the difference between total and reached.
-        await self.send(sf.broadcast_sent(ref, frame.id, frame.list_id, total, reached))
+        self.push(sf.broadcast_sent(ref, frame.id, frame.list_id, total, reached))
 
     async def _hello(self, frame: Hello, ref: Any) -> None:
         if frame.v != PROTOCOL_VERSION:
@@ -272,27 +490,61 @@ class Connection:
         try:
             p = await self.hub.accounts.authenticate(frame.token)
         except ClientError as exc:
-            await self.send(sf.error(exc.code, exc.message, ref))
+            self.push(sf.error(exc.code, exc.message, ref))
             self.close_soon(CLOSE_UNAUTHORIZED, exc.code)
             return
+        if self.gone:
+            return
+        if self.hello_timer is not None:
+            self.hello_timer.cancel()
+            self.hello_timer = None
         self.principal = p
         self.state.authenticated()
-        self.feed = DeviceFeed(self.hub.db, self.hub.messaging, p.user_id, p.device_id)
+        self.feed = DeviceFeed(self.hub.db, self.hub.messaging, p.user_id, p.device_id, self.send, self._feed_failed)
         # Subscribe before the feed reads the store, so nothing committed meanwhile is missed.
         await self.hub.bus.subscribe(f"user:{p.user_id}", self._on_user_notice)
-        await self.send(sf.welcome(PROTOCOL_VERSION, p.user_id, p.device_id, self.hub.clock.now()))
-        self.spawn(self._run_feed(self.feed))
+        self.push(sf.welcome(PROTOCOL_VERSION, p.user_id, p.device_id, self.hub.clock.now()))
+        self.feed.start()
         await self.hub.presence.connected(p.user_id)
         self.spawn(self.hub.accounts.touch(p.device_id))
 
-    async def _run_feed(self, feed: DeviceFeed) -> None:
-        try:
-            await feed.run(self.send)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("delivery feed failed; closing so the client resumes")
-            self.close_soon(1011, "internal error")
+    def _feed_failed(self) -> None:
+        self.close_soon(1011, "internal error")
+
+    # -- closing ----------------------------------------------------------------------------------------------
+
+    def on_closed(self) -> None:
+        """The socket is gone. Replies have nowhere to go now; work already accepted still finishes."""
+        if self.gone:
+            return
+        self.gone = True
+        self.hub.metrics.connections -= 1
+        if self.hello_timer is not None:
+            self.hello_timer.cancel()
+        self.backlog.clear()
+        task = self.loop.create_task(self._teardown())
+        # uvicorn waits for these on its way down, so that presence and subscriptions are settled first.
+        self.socket.server_state.tasks.add(task)
+        task.add_done_callback(self.socket.server_state.tasks.discard)
+
+    async def _teardown(self) -> None:
+        if self.feed is not None:
+            self.feed.stop()
+        for task in list(self.tasks):
+            task.cancel()
+        p = self.principal
+        if p is not None:
+            await self.hub.bus.unsubscribe(f"user:{p.user_id}", self._on_user_notice)
+            for user_id in self.watching:
+                await self.hub.bus.unsubscribe(f"presence:{user_id}", self._on_presence_notice)
+            await self.hub.presence.disconnected(p.user_id)
+        if self.work:
+            _, late = await asyncio.wait(list(self.work), timeout=WORK_GRACE)
+            for task in late:
+                task.cancel()
+        for task in list(self.tasks):
+            with contextlib.suppress(BaseException):
+                await task
 
     # -- bus notices ------------------------------------------------------------------------------------------
 
@@ -310,10 +562,10 @@ class Connection:
         elif kind == "typing":
             self.send_now(sf.typing(notice["c"], notice["u"], notice["st"]))
         elif kind == "revoked" and notice.get("d") == p.device_id:
-            self.send_now(sf.error("device_revoked", "this device was logged out"))
+            self.push(sf.error("device_revoked", "this device was logged out"))
             self.close_soon(CLOSE_UNAUTHORIZED, "device_revoked")
         elif kind == "suspended":
-            self.send_now(sf.error("account_suspended", "this account is suspended"))
+            self.push(sf.error("account_suspended", "this account is suspended"))
             self.close_soon(CLOSE_UNAUTHORIZED, "account_suspended")
 
     def _on_presence_notice(self, notice: Notice) -> None:
@@ -336,4 +588,4 @@ class Connection:
         self.watching = wanted
         for user_id in user_ids:
             view = await self.hub.presence.view(p.user_id, user_id)
-            await self.send(sf.presence(view.user_id, view.status, view.last_seen))
+            self.push(sf.presence(view.user_id, view.status, view.last_seen))
