@@ -213,7 +213,13 @@ class Connection:
             try:
                 # Queued for commit now, in the order the frames arrived; the reply is awaited in a task.
                 pending = msg.send_in_order(
-                    p.user_id, p.device_id, client_id, content, conversation_id=frame.conversation_id, to_user=frame.to
+                    p.user_id,
+                    p.device_id,
+                    client_id,
+                    content,
+                    conversation_id=frame.conversation_id,
+                    to_user=frame.to,
+                    media=frame.media,
                 )
             except BaseException:
                 self.in_flight.release()
