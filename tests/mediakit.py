@@ -93,7 +93,9 @@ async def upload(
     media_id = r.json()["media_id"]
     for offset in range(0, len(data), chunk):
         r = await c.patch(
-            f"/v1/media/{media_id}/upload", content=data[offset : offset + chunk], headers={"Upload-Offset": str(offset)}
+            f"/v1/media/{media_id}/upload",
+            content=data[offset : offset + chunk],
+            headers={"Upload-Offset": str(offset)},
         )
         assert r.status_code == 200, r.text
     r = await c.post(f"/v1/media/{media_id}/finalize")

@@ -148,7 +148,7 @@ async def upload_chunk(
     offset = int(upload_offset)
     if content_length is not None and content_length.isdigit():
         m, _ = await h.media.offset(p.user_id, media_id)
-        if offset + int(content_length) > m.size:
+        if m.status == "uploading" and offset + int(content_length) > m.size:
             raise MediaTooLarge(f"more bytes than the {m.size} declared")
     new = await h.media.write(p.user_id, media_id, offset, _body(request))
     return Response(
