@@ -208,3 +208,32 @@ async def test_the_server_on_s3(s3: dict[str, str], tmp_path: Path) -> None:
         assert not await stored.exists(lonely_key) and not await stored.exists(f"thumb/{lonely_key[5:]}")
         await stored.close()
     await bucket.close()
+
+
+async def test_storage_outage_keeps_the_upload_for_a_later_finalize(s3: dict[str, str], tmp_path: Path) -> None:
+    from tests.test_client_sdk import closed_port
+
+    settings: dict[str, Any] = {
+        "media_store_url": "s3://down/x",
+        "media_s3_endpoint": f"http://127.0.0.1:{closed_port()}",
+        "media_s3_access_key": "k",
+        "media_s3_secret_key": "s",
+    }
+    async with running_server(tmp_path, **settings) as server:
+        (amal,) = await people(server, "amal")
+        data = mk.pdf()
+        async with amal.http() as c:
+            media_id = (await mk.create(c, "document", data, "application/pdf")).json()["media_id"]
+            await c.patch(f"/v1/media/{media_id}/upload", content=data, headers={"Upload-Offset": "0"})
+            r = await c.post(f"/v1/media/{media_id}/finalize")
+            assert r.status_code == 503 and r.json()["error"]["code"] == "unavailable"
+            assert r.headers["retry-after"] == "6"
+            status = (await c.get(f"/v1/media/{media_id}/upload")).json()
+            assert status["offset"] == len(data) and status["status"] != "ready"
+            # The storage is back (here: the test points the service at the real one): finalize again.
+            await server.hub.media.store.close()
+            server.hub.media.store = s3_store(s3, "back")
+            await server.hub.media.store.create_bucket()  # type: ignore[attr-defined]
+            r = await c.post(f"/v1/media/{media_id}/finalize")
+            assert r.status_code == 200 and r.json()["status"] == "ready"
+            assert (await c.get(f"/v1/media/{media_id}")).content == data

@@ -19,12 +19,12 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 
-from hudhud.media.store import check_key, file_chunks
+from hudhud.media.store import StoreError, check_key, file_chunks
 
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 
 
-class S3Error(Exception):
+class S3Error(StoreError):
     """The object storage answered with an error (or could not be reached)."""
 
 

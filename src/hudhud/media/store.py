@@ -23,6 +23,10 @@ READ_CHUNK = 256 * 1024
 _KEY = re.compile(r"[a-z0-9]+(/[a-z0-9]+)*")
 
 
+class StoreError(Exception):
+    """The media store failed (unreachable, refused); the operation may succeed later."""
+
+
 def blob_key(sha256: str) -> str:
     return f"blob/{sha256[:2]}/{sha256}"
 
@@ -97,7 +101,8 @@ class LocalMediaStore:
         try:
             async for data in chunks:
                 await asyncio.to_thread(f.write, data)
-            await asyncio.to_thread(_flush, f)
+            await asyncio.to_thread(f.flush)
+            await asyncio.to_thread(os.fsync, f.fileno())
         except BaseException:
             await asyncio.to_thread(f.close)
             tmp.unlink(missing_ok=True)
@@ -140,8 +145,3 @@ class LocalMediaStore:
 
     async def close(self) -> None:
         return None
-
-
-def _flush(f: object) -> None:
-    f.flush()  # type: ignore[attr-defined]
-    os.fsync(f.fileno())  # type: ignore[attr-defined]

@@ -36,7 +36,7 @@ from hudhud.clock import Clock
 from hudhud.config import Settings
 from hudhud.errors import ClientError, InvalidRequest, ServiceUnavailable
 from hudhud.media import images, signing, sniff
-from hudhud.media.store import READ_CHUNK, MediaStore, blob_key, thumbnail_key
+from hudhud.media.store import READ_CHUNK, MediaStore, StoreError, blob_key, thumbnail_key
 from hudhud.store import media as mq
 from hudhud.store.db import Database
 from hudhud.store.records import MediaRecord
@@ -293,10 +293,16 @@ class MediaService:
                 await self._discard(record)  # bad bytes cannot be fixed by resuming: start again
                 raise
             try:
-                return await self._store(record, result)
+                final = await self._store(record, result)
+            except StoreError as exc:
+                # Keep the staged upload: finalize can simply be tried again once the store answers.
+                log.warning("media %s: the media store failed: %s", record.id, exc)
+                raise ServiceUnavailable("media storage is unavailable; finalize again later", retry_after=5.0) from exc
             finally:
-                for p in (path, result.path):
-                    p.unlink(missing_ok=True)
+                if result.path != path:
+                    result.path.unlink(missing_ok=True)
+            path.unlink(missing_ok=True)
+            return final
 
     def _process(self, record: MediaRecord, path: Path) -> _Processed:
         """Checksum, sniff, and (for images) check, strip and thumbnail. Runs in a worker thread."""
@@ -435,6 +441,8 @@ class MediaService:
         except FileNotFoundError:
             log.error("media %s: object %s is missing from the store", record.id, record.store_key)
             raise mq.MediaNotFound("this media is no longer stored") from None
+        except StoreError as exc:
+            raise ServiceUnavailable("media storage is unavailable; try again", retry_after=5.0) from exc
         return _prepend(first, chunks)
 
     async def thumbnail(self, record: MediaRecord) -> bytes:
