@@ -124,7 +124,13 @@ async def create_media(body: MediaCreate, p: Auth, h: Hub) -> dict[str, Any]:
     return {**media_view(m), "offset": 0, "max_size": h.media.limit(body.kind)}
 
 
-@router.api_route("/media/{media_id}/upload", methods=["GET", "HEAD"], tags=["media"])
+@router.head("/media/{media_id}/upload", tags=["media"])
+async def upload_offset_head(media_id: str, p: Auth, h: Hub) -> Response:
+    """As GET, headers only."""
+    return await upload_offset(media_id, p, h)
+
+
+@router.get("/media/{media_id}/upload", tags=["media"])
 async def upload_offset(media_id: str, p: Auth, h: Hub) -> Response:
     """How many bytes of the upload the server has: where to resume."""
     m, offset = await h.media.offset(p.user_id, media_id)
@@ -182,7 +188,20 @@ async def media_info(media_id: str, p: Auth, h: Hub) -> dict[str, Any]:
     return media_view(m)
 
 
-@router.api_route("/media/{media_id}", methods=["GET", "HEAD"], tags=["media"])
+@router.head("/media/{media_id}", tags=["media"])
+async def download_head(
+    media_id: str,
+    request: Request,
+    h: Hub,
+    expires: Annotated[str | None, Query(max_length=20)] = None,
+    sig: Annotated[str | None, Query(max_length=64)] = None,
+    range_: Annotated[str | None, Header(alias="range")] = None,
+) -> Response:
+    """As GET, headers only."""
+    return await download(media_id, request, h, expires, sig, range_)
+
+
+@router.get("/media/{media_id}", tags=["media"])
 async def download(
     media_id: str,
     request: Request,
