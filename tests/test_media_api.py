@@ -203,6 +203,9 @@ async def test_resume_after_a_cut_connection_and_wrong_offsets(server: ServerHan
         offset = int(r.headers["upload-offset"])
         assert 0 < offset <= 70_000 and r.headers["upload-length"] == str(len(data))
         assert (await c.get(f"/v1/media/{media_id}/upload")).json()["offset"] == offset
+        # Nothing unfinished is served, not even to its uploader.
+        assert (await c.get(f"/v1/media/{media_id}")).json()["error"]["code"] == "media_not_found"
+        assert (await c.get(f"/v1/media/{media_id}/info")).status_code == 404
         # A chunk at the wrong offset is refused with where the upload stands.
         r = await c.patch(f"/v1/media/{media_id}/upload", content=data[5:10], headers={"Upload-Offset": "5"})
         assert r.status_code == 409
@@ -549,3 +552,25 @@ async def test_retention_sweeps_unsent_media_and_stale_uploads(server_factory: A
         assert (await server.hub.media.sweep()).uploads_deleted == 0
         # A media sent in a message is never swept, and cannot be deleted by its uploader.
         assert (await amal.call("DELETE", f"/v1/media/{kept['media_id']}")).status_code == 400
+
+
+@pytest.mark.postgres
+async def test_media_on_postgres(server_factory: Any, postgres_url: str) -> None:
+    """Upload, dedupe, send, access and retention with the whole server on PostgreSQL."""
+    clock = ManualClock()
+    async with server_factory(database_url=postgres_url, clock=clock, media_retention=60.0) as server:
+        assert server.hub.db.dialect == "postgresql"
+        amal, badr, chadi = await people(server, "amal", "badr", "chadi")
+        async with amal.http() as c:
+            m = await mk.upload(c, "image", mk.jpeg(gps=True), "image/jpeg")
+            twin = await mk.upload(c, "image", mk.jpeg(gps=True), "image/jpeg")
+        assert m["preview"] and m["sha256"] == twin["sha256"]
+        a = await amal.client()
+        await send_media(a, [m["media_id"]], to=badr.id)
+        r = await get(badr, m["media_id"], headers={"Range": "bytes=0-9"})
+        assert r.status_code == 206 and r.content[:3] == b"\xff\xd8\xff"
+        assert (await get(chadi, m["media_id"])).status_code == 404
+        clock.advance(61)
+        report = await server.hub.media.sweep()
+        assert report.uploads_deleted == 1 and report.blobs_deleted == 0
+        assert (await get(badr, m["media_id"])).status_code == 200

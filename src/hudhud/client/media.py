@@ -63,6 +63,11 @@ def file_digest(path: Path) -> tuple[str, int, bytes]:
     return h.hexdigest(), size, head
 
 
+def file_head(path: Path) -> bytes:
+    with path.open("rb") as f:
+        return f.read(sniff.HEAD_BYTES)
+
+
 def guess_type(path: Path, head: bytes) -> str:
     return sniff.sniff(head) or mimetypes.guess_type(path.name)[0] or "application/octet-stream"
 

@@ -74,7 +74,7 @@ async def cmd_send_file(args: argparse.Namespace) -> int:
     async with _open(args, receive=False) as client:
         _require_login(client)
         target = await _target(client, args.to, args.group)
-        _, _, head = media.file_digest(path)
+        head = media.file_head(path)
         ctype = media.guess_type(path, head)
         kind = "document" if args.document else media.guess_kind(ctype, voice=args.voice)
         done = await client.upload_file(path, kind, content_type=ctype, progress=ProgressBar(f"uploading {path.name}"))

@@ -1055,7 +1055,7 @@ class HudhudClient:
         """Upload a file and queue a message with it: a photo, video, voice note, audio file or document
         (`kind`, else guessed from the bytes; `voice` makes audio a voice note). Returns (message id, payload)."""
         file = Path(path)
-        _, _, head = await asyncio.to_thread(media.file_digest, file)
+        head = await asyncio.to_thread(media.file_head, file)
         ctype = media.guess_type(file, head)
         kind = kind or media.guess_kind(ctype, voice=voice)
         done = await self.upload_file(file, kind, content_type=ctype, progress=progress)
