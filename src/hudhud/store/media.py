@@ -17,8 +17,6 @@ from hudhud.store.messages import _insert
 from hudhud.store.records import MediaRecord
 from hudhud.store.schema import media, media_blobs, members, message_media, messages
 
-MAX_MEDIA_PER_MESSAGE = 10
-
 
 class MediaNotFound(ClientError):
     """Unknown, not finished, or not readable by this user: the same answer, so that it reveals nothing."""
