@@ -9,10 +9,13 @@ from hudhud.bus import Bus, make_bus
 from hudhud.clock import Clock, SystemClock
 from hudhud.config import Settings
 from hudhud.gateways.sms import ConsoleSms, SmsGateway, WebhookSms
+from hudhud.media.s3 import S3MediaStore
+from hudhud.media.store import LocalMediaStore, MediaStore
 from hudhud.services.accounts import AccountService
 from hudhud.services.broadcasts import BroadcastService
 from hudhud.services.contacts import ContactService
 from hudhud.services.groups import GroupService
+from hudhud.services.media import MediaService
 from hudhud.services.messaging import MessagingService
 from hudhud.services.presence import PresenceService
 from hudhud.services.safety import SafetyService
@@ -37,7 +40,13 @@ class Hudhud:
     """Everything a running node holds: settings, store, bus, gateways and services."""
 
     def __init__(
-        self, settings: Settings, *, clock: Clock | None = None, sms: SmsGateway | None = None, bus: Bus | None = None
+        self,
+        settings: Settings,
+        *,
+        clock: Clock | None = None,
+        sms: SmsGateway | None = None,
+        bus: Bus | None = None,
+        media_store: MediaStore | None = None,
     ) -> None:
         self.settings = settings
         self.clock = clock or SystemClock()
@@ -53,6 +62,7 @@ class Hudhud:
         self.groups = GroupService(self.db, self.bus, self.clock, settings)
         self.broadcasts = BroadcastService(self.db, self.clock)
         self.presence = PresenceService(self.db, self.bus, self.clock)
+        self.media = MediaService(self.db, self.clock, settings, media_store or self._make_media_store(settings))
         self.metrics = Metrics()
         self.ready = False
 
@@ -62,6 +72,18 @@ class Hudhud:
             return WebhookSms(settings.sms_webhook_url)
         return ConsoleSms()
 
+    @staticmethod
+    def _make_media_store(settings: Settings) -> MediaStore:
+        if settings.media_store_url:
+            return S3MediaStore.from_url(
+                settings.media_store_url,
+                endpoint=settings.media_s3_endpoint,
+                region=settings.media_s3_region,
+                access_key=settings.media_s3_access_key,
+                secret_key=settings.media_s3_secret_key,
+            )
+        return LocalMediaStore(settings.data_dir / "media" / "store")
+
     async def start(self, *, run_migrations: bool = True) -> None:
         if self.db.dialect == "sqlite":
             self.settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -69,6 +91,7 @@ class Hudhud:
             await migrate.upgrade(self.settings.effective_database_url)
         await self.db.start()
         await self.bus.start()
+        await self.media.start()
         self.ready = True
         log.info(
             "hudhud ready: database %s, bus %s, durability %s",
@@ -79,6 +102,7 @@ class Hudhud:
 
     async def close(self) -> None:
         self.ready = False
+        await self.media.close()
         await self.bus.close()
         await self.db.close()
         await self.sms.close()

@@ -51,6 +51,29 @@ class Settings:
     throttled_messages_per_minute: int = 10
     batch_max: int = 512
 
+    # Media (docs/subsystems/media.md). Size limits per kind, in bytes.
+    media_max_image_bytes: int = 16 * 1024 * 1024
+    media_max_video_bytes: int = 16 * 1024 * 1024
+    media_max_voice_bytes: int = 16 * 1024 * 1024
+    media_max_audio_bytes: int = 16 * 1024 * 1024
+    media_max_document_bytes: int = 100 * 1024 * 1024
+    media_quota_bytes: int = 2 * 1024 * 1024 * 1024  # per user, over the media they uploaded; 0: no quota
+    media_strip_exif: bool = True  # remove EXIF/XMP (GPS above all) from images
+    media_max_image_pixels: int = 50_000_000  # larger images are refused rather than decoded
+    media_retention: float = 30 * 24 * 3600  # media that no message refers to is deleted after this long
+    media_upload_retention: float = 24 * 3600  # unfinished uploads are deleted after this long without progress
+    media_sweep_interval: float = 3600.0
+    # Where blobs live: "" (files under data_dir/media) or s3://bucket[/prefix] with the endpoint and keys below.
+    media_store_url: str = ""
+    media_s3_endpoint: str = ""
+    media_s3_region: str = "us-east-1"
+    media_s3_access_key: str = ""
+    media_s3_secret_key: str = ""
+    # Key for signed download URLs. Empty: a random key kept in data_dir/media-url.key (set it on every node
+    # of a cluster, or URLs signed by one node fail on another).
+    media_url_secret: str = ""
+    media_url_max_ttl: float = 7 * 24 * 3600
+
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -87,6 +110,10 @@ class Settings:
             raise ValueError("sms_backend=webhook needs sms_webhook_url")
         if not self.effective_database_url.startswith(("sqlite:", "postgresql:", "postgres:")):
             raise ValueError("database_url must start with sqlite: or postgresql:")
+        if self.media_store_url and not self.media_store_url.startswith("s3://"):
+            raise ValueError("media_store_url is empty (local files) or s3://bucket[/prefix]")
+        if self.media_store_url and not self.media_s3_endpoint:
+            raise ValueError("media_store_url=s3://… needs media_s3_endpoint")
 
 
 def _coerce(type_name: object, raw: str) -> Any:
@@ -97,4 +124,6 @@ def _coerce(type_name: object, raw: str) -> Any:
         return float(raw)
     if t == "Path":
         return Path(raw)
+    if t == "bool":
+        return raw.strip().lower() in ("1", "true", "yes", "on")
     return raw

@@ -30,7 +30,12 @@ class ClientError(HudhudError):
         body: dict[str, object] = {"code": self.code, "message": self.message}
         if self.retry_after is not None:
             body["retry_after"] = round(self.retry_after, 3)
+        body.update(self.details)
         return body
+
+    # Extra fields for the error body and HTTP headers (an upload's current offset, say); empty for most errors.
+    details: dict[str, object] = {}  # noqa: RUF012 - replaced per instance, never mutated
+    headers: dict[str, str] = {}  # noqa: RUF012 - replaced per instance, never mutated
 
 
 class InvalidRequest(ClientError):
@@ -112,4 +117,15 @@ ERROR_CODES: dict[str, int] = {
     "unsupported_version": 400,
     "not_authenticated": 401,
     "already_authenticated": 400,
+    "media_not_found": 404,
+    "media_too_large": 413,
+    "media_type_mismatch": 415,
+    "media_corrupt": 400,
+    "checksum_mismatch": 400,
+    "upload_offset_mismatch": 409,
+    "upload_incomplete": 409,
+    "quota_exceeded": 403,
+    "range_not_satisfiable": 416,
+    "url_expired": 403,
+    "url_invalid": 403,
 }

@@ -31,6 +31,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TextIO
 
+from hudhud.client.media import describe_media
 from hudhud.client.sdk import (
     ApiError,
     BroadcastSent,
@@ -168,6 +169,9 @@ def describe(content: Any) -> str:
         emoji = clean(str(content.get("emoji") or ""))
         target = content.get("target")
         return f"reacted {emoji} to #{target}" if emoji else f"removed a reaction from #{target}"
+    shown = describe_media(content, clean)  # pictures, voice notes, documents, locations, contact cards
+    if shown is not None:
+        return shown
     return f"[{clean(str(kind))}]"
 
 
@@ -546,12 +550,19 @@ async def cmd_login(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _send_content(args: argparse.Namespace, chat: str, content: dict[str, Any]) -> int:
+async def _send_content(
+    args: argparse.Namespace,
+    chat: str,
+    content: dict[str, Any],
+    *,
+    media_ids: tuple[str, ...] = (),
+    target: Target | None = None,
+) -> int:
     """Queue, then stay connected until the server acknowledges (or `--wait` runs out: it stays queued)."""
     async with _open(args, receive=False) as client:
         _require_login(client)
-        target = await resolve_target(client, chat)
-        msg_id = await client.send(content, to=target.to_user, conversation_id=target.conversation_id)
+        target = target or await resolve_target(client, chat)
+        msg_id = await client.send(content, to=target.to_user, conversation_id=target.conversation_id, media=media_ids)
         stream = client.events()
         client.start()
         deadline = time.monotonic() + args.wait
@@ -1637,3 +1648,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser], co
     p.add_argument("list", metavar="NAME_OR_ID")
     p.add_argument("text", metavar="TEXT", nargs="+")
     waiting(p)
+
+    from hudhud.client import media_commands  # send-file, send-location, send-contact, download
+
+    media_commands.register(subparsers, common)

@@ -60,6 +60,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from hudhud import PROTOCOL_VERSION, __version__
+from hudhud.client import media
 from hudhud.client.state import CachedContact, Envelope, OutboxEntry, StateStore
 
 log = logging.getLogger("hudhud.client")
@@ -85,6 +86,7 @@ PERMANENT_SEND_ERRORS = frozenset(
         "not_admin",
         "new_chat_limit",
         "forward_limit",
+        "media_not_found",
     }
 )
 # Errors about a forward request as a whole (as opposed to one of its targets).
@@ -894,16 +896,23 @@ class HudhudClient:
     # -- sending ----------------------------------------------------------------------------------------------
 
     async def send(
-        self, content: Any, *, to: str | None = None, conversation_id: str | None = None, msg_id: str | None = None
+        self,
+        content: Any,
+        *,
+        to: str | None = None,
+        conversation_id: str | None = None,
+        msg_id: str | None = None,
+        media: tuple[str, ...] | list[str] = (),
     ) -> str:
-        """Queue a message (durably) and return its client message id; the session delivers it."""
+        """Queue a message (durably) and return its client message id; the session delivers it. `media` lists
+        the uploaded media the message refers to (see `upload_file`), which lets its recipients download them."""
         if (to is None) == (conversation_id is None):
             raise ValueError("give exactly one of to and conversation_id")
         size = len(json.dumps(content, ensure_ascii=False, separators=(",", ":")).encode())
         if size > MAX_CONTENT_BYTES:
             raise ValueError(f"content is {size} bytes; the limit is {MAX_CONTENT_BYTES}")
         msg_id = msg_id or uuid.uuid4().hex
-        self.store.outbox_put(msg_id, content, to_user=to, conversation_id=conversation_id)
+        self.store.outbox_put(msg_id, content, to_user=to, conversation_id=conversation_id, media=tuple(media))
         if self._outbox_wake is not None:
             self._outbox_wake.set()
         return msg_id
@@ -995,6 +1004,123 @@ class HudhudClient:
 
     async def broadcast_text(self, list_id: str, text: str) -> str:
         return await self.broadcast(list_id, {"type": "text", "text": text})
+
+    # -- media, locations, contacts (hudhud.client.media) -----------------------------------------------------
+
+    async def upload_file(
+        self,
+        path: str | Path,
+        kind: str,
+        *,
+        content_type: str | None = None,
+        file_name: str | None = None,
+        progress: media.Progress | None = None,
+    ) -> dict[str, Any]:
+        """Upload a file as a media of `kind` (resumable) and return the finalized media."""
+        return await media.upload(
+            self, Path(path), kind, content_type=content_type, file_name=file_name, progress=progress
+        )
+
+    async def download_media(
+        self,
+        media_id: str,
+        dest: str | Path,
+        *,
+        sha256: str | None = None,
+        progress: media.Progress | None = None,
+    ) -> Path:
+        """Download a media to `dest` (resumable with Range, checksum verified)."""
+        return await media.download(self, media_id, Path(dest), sha256=sha256, progress=progress)
+
+    async def media_info(self, media_id: str) -> dict[str, Any]:
+        return await media.info(self, media_id)
+
+    async def media_url(self, media_id: str, *, thumbnail: bool = False, expires_in: float = 3600.0) -> str:
+        """A signed URL for the media (or its thumbnail) that works without a token until it expires."""
+        body = {"thumbnail": thumbnail, "expires_in": expires_in}
+        data = await self._call("POST", f"/v1/media/{_seg(media_id)}/url", body=body)
+        return f"{self.server}{data['url']}"
+
+    async def send_file(
+        self,
+        path: str | Path,
+        *,
+        to: str | None = None,
+        conversation_id: str | None = None,
+        kind: str | None = None,
+        voice: bool = False,
+        caption: str | None = None,
+        progress: media.Progress | None = None,
+    ) -> tuple[str, dict[str, Any]]:
+        """Upload a file and queue a message with it: a photo, video, voice note, audio file or document
+        (`kind`, else guessed from the bytes; `voice` makes audio a voice note). Returns (message id, payload)."""
+        file = Path(path)
+        head = await asyncio.to_thread(media.file_head, file)
+        ctype = media.guess_type(file, head)
+        kind = kind or media.guess_kind(ctype, voice=voice)
+        done = await self.upload_file(file, kind, content_type=ctype, progress=progress)
+        extra = await asyncio.to_thread(media.describe_file, file, kind, done["content_type"])
+        content = media.media_content(kind, done, caption=caption, **extra)
+        msg_id = await self.send(content, to=to, conversation_id=conversation_id, media=[done["media_id"]])
+        return msg_id, content
+
+    async def send_location(
+        self,
+        latitude: float,
+        longitude: float,
+        *,
+        to: str | None = None,
+        conversation_id: str | None = None,
+        name: str | None = None,
+        address: str | None = None,
+    ) -> str:
+        content = media.location_content(latitude, longitude, name=name, address=address)
+        return await self.send(content, to=to, conversation_id=conversation_id)
+
+    async def share_live_location(
+        self,
+        latitude: float,
+        longitude: float,
+        minutes: float,
+        *,
+        to: str | None = None,
+        conversation_id: str | None = None,
+    ) -> str:
+        """Start sharing a live location for `minutes`. Updates and the stop refer to this message's seq
+        (`update_live_location`, `stop_live_location`), as edits refer to their target."""
+        until = round(time.time() + minutes * 60, 3)
+        content = media.live_location_content(latitude, longitude, until)
+        return await self.send(content, to=to, conversation_id=conversation_id)
+
+    async def update_live_location(
+        self,
+        target: int,
+        latitude: float,
+        longitude: float,
+        *,
+        to: str | None = None,
+        conversation_id: str | None = None,
+    ) -> str:
+        content = media.live_update_content(target, latitude, longitude)
+        return await self.send(content, to=to, conversation_id=conversation_id)
+
+    async def stop_live_location(
+        self, target: int, *, to: str | None = None, conversation_id: str | None = None
+    ) -> str:
+        return await self.send(media.live_stop_content(target), to=to, conversation_id=conversation_id)
+
+    async def send_contact(
+        self,
+        name: str,
+        phones: list[str],
+        *,
+        to: str | None = None,
+        conversation_id: str | None = None,
+        card: str | None = None,
+    ) -> str:
+        """Send a contact card (a vCard, made from the name and numbers unless `card` is given)."""
+        content = media.contact_content(name, phones, card=card)
+        return await self.send(content, to=to, conversation_id=conversation_id)
 
     async def wait_forwarded(self, msg_id: str, timeout: float | None = None) -> Forwarded | None:
         """Wait until every target of a queued forward answered. None on timeout (it stays queued);
@@ -1553,6 +1679,8 @@ class HudhudClient:
                 "content": entry.content["content"],
             }
         frame: dict[str, Any] = {"type": "send", "id": entry.id, "ref": entry.id, "content": entry.content}
+        if entry.media:
+            frame["media"] = list(entry.media)
         if entry.conversation_id is not None:
             frame["conversation_id"] = entry.conversation_id
         else:

@@ -87,7 +87,7 @@ CREATE TABLE IF NOT EXISTS users (
 
 # Columns added after the first release: a state.db made by an older client gets them when it is opened.
 _ADDED_COLUMNS = {
-    "outbox": {"kind": "TEXT NOT NULL DEFAULT 'send'"},
+    "outbox": {"kind": "TEXT NOT NULL DEFAULT 'send'", "media": "TEXT NOT NULL DEFAULT '[]'"},
     "messages": {
         "system": "INTEGER NOT NULL DEFAULT 0",
         "forward_count": "INTEGER NOT NULL DEFAULT 0",
@@ -160,6 +160,7 @@ class OutboxEntry:
     content: Any
     created_at: float
     kind: str = "send"
+    media: tuple[str, ...] = ()  # media ids the message refers to (sent beside the content, in the frame)
 
     @property
     def target(self) -> str:
@@ -305,16 +306,26 @@ class StateStore:
         to_user: str | None = None,
         conversation_id: str | None = None,
         kind: str = "send",
+        media: tuple[str, ...] = (),
     ) -> OutboxEntry:
         if kind == "send" and (to_user is None) == (conversation_id is None):
             raise ValueError("give exactly one of to_user and conversation_id")
         now = time.time()
         with self._tx() as db:
             db.execute(
-                "INSERT INTO outbox(id, to_user, conversation_id, content, created_at, kind) VALUES (?, ?, ?, ?, ?, ?)",
-                (msg_id, to_user, conversation_id, json.dumps(content, ensure_ascii=False), now, kind),
+                "INSERT INTO outbox(id, to_user, conversation_id, content, created_at, kind, media) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    msg_id,
+                    to_user,
+                    conversation_id,
+                    json.dumps(content, ensure_ascii=False),
+                    now,
+                    kind,
+                    json.dumps(media),
+                ),
             )
-        return OutboxEntry(msg_id, to_user, conversation_id, content, now, kind)
+        return OutboxEntry(msg_id, to_user, conversation_id, content, now, kind, tuple(media))
 
     def outbox(self) -> list[OutboxEntry]:
         rows = self._db.execute("SELECT * FROM outbox ORDER BY pos").fetchall()
@@ -340,6 +351,7 @@ class StateStore:
             json.loads(row["content"]),
             row["created_at"],
             row["kind"],
+            tuple(json.loads(row["media"] or "[]")),
         )
 
     # -- outcomes of forwards and broadcasts ------------------------------------------------------------------

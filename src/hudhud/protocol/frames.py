@@ -42,6 +42,7 @@ class Send:
     content: Any
     conversation_id: str | None
     to: str | None
+    media: tuple[str, ...] = ()  # ids of uploaded media the message refers to (docs/protocol.md, section 16)
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +118,22 @@ def _int(obj: dict[str, Any], key: str, ref: Any) -> int:
     return value
 
 
+MAX_MEDIA = 10
+
+
+def _media_ids(obj: dict[str, Any], ref: Any) -> tuple[str, ...]:
+    ids = obj.get("media")
+    if ids is None:
+        return ()
+    if (
+        not isinstance(ids, list)
+        or len(ids) > MAX_MEDIA
+        or not all(isinstance(m, str) and 0 < len(m) <= 64 for m in ids)
+    ):
+        raise ProtocolError("bad_frame", f"'media' is a list of at most {MAX_MEDIA} media ids", ref)
+    return tuple(dict.fromkeys(ids))
+
+
 def decode(data: str | bytes) -> tuple[ClientFrame, Any]:
     """Parse one client frame. Returns (frame, ref); raises ProtocolError."""
     try:
@@ -137,7 +154,7 @@ def decode(data: str | bytes) -> tuple[ClientFrame, Any]:
             raise ProtocolError("bad_frame", "give exactly one of 'conversation_id' and 'to'", ref)
         if "content" not in obj:
             raise ProtocolError("bad_frame", "'content' is missing", ref)
-        frame = Send(_str(obj, "id", ref, max_len=64), obj["content"], conv, to)
+        frame = Send(_str(obj, "id", ref, max_len=64), obj["content"], conv, to, _media_ids(obj, ref))
     elif kind == "forward":
         source = obj.get("source")
         targets = obj.get("targets")

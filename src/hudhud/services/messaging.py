@@ -24,6 +24,7 @@ from hudhud.services.recent import RecentMessages
 from hudhud.services.safety import SafetyService, new_chat_check
 from hudhud.store import accounts as aq
 from hudhud.store import groups as gq
+from hudhud.store import media as mq
 from hudhud.store import messages as q
 from hudhud.store.db import Database
 from hudhud.store.records import Conversation, Member, Message, User
@@ -119,6 +120,7 @@ class MessagingService:
         to_user: str | None = None,
         forward_of: tuple[str, int] | None = None,
         rate_checked: bool = False,
+        media: tuple[str, ...] = (),
     ) -> asyncio.Future[SendResult]:
         """Queue the send for the next group commit before returning, so that sends a device makes one after
         another get sequence numbers in that order even while several are in flight. The future resolves once
@@ -127,7 +129,7 @@ class MessagingService:
         if (conversation_id is None) == (to_user is None):
             raise InvalidRequest("give exactly one of conversation_id and to")
         op = self._send_op(
-            user_id, device_id, client_msg_id, content, conversation_id, to_user, forward_of, rate_checked
+            user_id, device_id, client_msg_id, content, conversation_id, to_user, forward_of, rate_checked, media
         )
         done: asyncio.Future[SendResult] = asyncio.get_running_loop().create_future()
         self._db.submit(op).add_done_callback(lambda f: self._announce(f, done))
@@ -143,6 +145,7 @@ class MessagingService:
         to_user: str | None,
         forward_of: tuple[str, int] | None,
         rate_checked: bool,
+        media: tuple[str, ...] = (),
     ) -> Callable[[Connection], tuple[SendResult, list[str], Message | None]]:
         clock, s, safety = self._clock, self._s, self._safety
 
@@ -181,6 +184,8 @@ class MessagingService:
             forward_count = 0
             if forward_of is not None:
                 forward_count = _forward_count(conn, user_id, forward_of) + 1
+            if media:
+                mq.check_attachable(conn, user_id, media)  # media_not_found, before any write
             if safety is not None and not rate_checked:
                 safety.check_rate(sender)
             if conv_id is None:
@@ -203,6 +208,10 @@ class MessagingService:
                 withheld=withheld,
                 stranger=stranger,
             )
+            if media:
+                mq.attach(conn, conv_id, seq, media)  # the media references travel beside the opaque payload
+            if forward_of is not None:
+                mq.copy_refs(conn, forward_of, conv_id, seq)  # a forwarded copy refers to the source's media
             # A message withheld from a blocker goes to the sender's own devices only. (Membership cannot change
             # between the read above and here: every change goes through this same writer.)
             if withheld:

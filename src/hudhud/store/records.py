@@ -86,3 +86,30 @@ class Conversation:
     only_admins_send: bool = False
     only_admins_edit: bool = False
     approve_joins: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class MediaRecord:
+    """One upload. `size`/`sha256` are what the client declared; once `status` is "ready", `blob_size`,
+    `blob_sha256` and `content_type` describe the bytes that are stored and served."""
+
+    id: str
+    owner_id: str
+    kind: str
+    status: str
+    declared_type: str
+    file_name: str
+    encrypted: bool
+    size: int
+    sha256: str
+    content_type: str | None
+    blob_size: int | None
+    blob_sha256: str | None
+    store_key: str | None
+    width: int | None
+    height: int | None
+    thumbnail: bool
+    preview: bytes | None
+    created_at: float
+    updated_at: float
+    finalized_at: float | None

@@ -7,6 +7,7 @@ Times are float seconds since the epoch. Public ids are random text (see hudhud.
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     Float,
@@ -245,4 +246,57 @@ daily_counters = Table(
     Column("day", String(10), primary_key=True),
     Column("name", String(32), primary_key=True),
     Column("value", Integer, nullable=False),
+)
+
+# -- media (docs/subsystems/media.md) ---------------------------------------------------------------------------
+
+# One row per upload, whoever else uploaded the same bytes. The id is the unguessable name clients use.
+media = Table(
+    "media",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("owner_id", String(32), ForeignKey("users.id"), nullable=False, index=True),
+    Column("kind", String(16), nullable=False),  # image | video | voice | audio | document
+    Column("status", String(16), nullable=False),  # uploading | storing | ready
+    Column("declared_type", String(128), nullable=False, server_default=""),
+    Column("file_name", Text, nullable=False, server_default=""),
+    # The client encrypted the bytes: the server stores them as they are (no sniffing, thumbnails or stripping).
+    Column("encrypted", Boolean, nullable=False, server_default=false()),
+    Column("size", BigInteger, nullable=False),  # declared size of the upload
+    Column("sha256", String(64), nullable=False),  # declared checksum of the upload
+    # Once finalized: what is stored and served (after metadata stripping, which may change the bytes).
+    Column("content_type", String(128), nullable=True),
+    Column("blob_size", BigInteger, nullable=True),
+    Column("blob_sha256", String(64), nullable=True),
+    Column("store_key", String(128), nullable=True, index=True),
+    Column("width", Integer, nullable=True),
+    Column("height", Integer, nullable=True),
+    Column("thumbnail", Boolean, nullable=False, server_default=false()),
+    Column("preview", LargeBinary, nullable=True),  # a tiny blurred JPEG, small enough to travel in a message
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    Column("finalized_at", Float, nullable=True),
+    Index("ix_media_status_updated", "status", "updated_at"),
+)
+
+# Stored objects, by content: identical bytes are stored once whatever the number of uploads.
+media_blobs = Table(
+    "media_blobs",
+    metadata,
+    Column("key", String(128), primary_key=True),
+    Column("size", BigInteger, nullable=False),
+    Column("state", String(16), nullable=False),  # stored | deleting
+    Column("thumbnail", Boolean, nullable=False, server_default=false()),
+    Column("created_at", Float, nullable=False),
+)
+
+# Which messages refer to which media: the reference travels beside the opaque payload, and is what lets a
+# member of the conversation download the media.
+message_media = Table(
+    "message_media",
+    metadata,
+    Column("conversation_id", String(32), primary_key=True),
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("media_id", String(32), ForeignKey("media.id"), primary_key=True),
+    Index("ix_message_media_media", "media_id"),
 )

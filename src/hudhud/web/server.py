@@ -16,7 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from hudhud import __version__
 from hudhud.app import Hudhud
 from hudhud.errors import ClientError
-from hudhud.web import groups_rest, rest
+from hudhud.web import groups_rest, media_rest, rest
 
 log = logging.getLogger("hudhud.web")
 
@@ -41,12 +41,15 @@ def create_app(hub: Hudhud, *, manage_lifecycle: bool = True) -> FastAPI:
     app.state.hudhud = hub
     app.include_router(rest.router)
     app.include_router(groups_rest.router)
+    app.include_router(media_rest.router)
 
     @app.exception_handler(ClientError)
     async def client_error(_: Request, exc: ClientError) -> JSONResponse:
         hub.metrics.client_errors += 1
-        headers = {"Retry-After": str(int(exc.retry_after) + 1)} if exc.retry_after is not None else None
-        return JSONResponse({"error": exc.to_dict()}, status_code=exc.status, headers=headers)
+        headers = dict(exc.headers)
+        if exc.retry_after is not None:
+            headers["Retry-After"] = str(int(exc.retry_after) + 1)
+        return JSONResponse({"error": exc.to_dict()}, status_code=exc.status, headers=headers or None)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:

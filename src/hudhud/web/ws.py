@@ -404,7 +404,13 @@ class Connection:
             content = encode_content(frame.content, self.hub.settings.max_content_bytes)
             # Queued for commit now, in the order the frames arrived; answered when the commit completes.
             sent = msg.send_in_order(
-                p.user_id, p.device_id, client_id, content, conversation_id=frame.conversation_id, to_user=frame.to
+                p.user_id,
+                p.device_id,
+                client_id,
+                content,
+                conversation_id=frame.conversation_id,
+                to_user=frame.to,
+                media=frame.media,
             )
             self._track_send(sent, ref)
         elif isinstance(frame, Forward):
