@@ -102,6 +102,7 @@ class Hudhud:
 
     async def close(self) -> None:
         self.ready = False
+        await self.accounts.flush_touches()
         await self.media.close()
         await self.bus.close()
         await self.db.close()

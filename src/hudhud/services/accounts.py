@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
 from dataclasses import dataclass, replace
@@ -23,6 +24,7 @@ from hudhud.store.records import Device, User
 log = logging.getLogger("hudhud.accounts")
 
 PRIVACY_LEVELS = ("everyone", "contacts", "nobody")
+TOUCH_DELAY = 1.0  # seconds a device's "last active" waits to be written with others
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,9 @@ class AccountService:
         self._sms = sms
         self._clock = clock
         self._s = settings
+        self._touched: dict[str, float] = {}  # device -> when it last connected, not yet written
+        self._touch_timer: asyncio.TimerHandle | None = None
+        self._touch_tasks: set[asyncio.Task[None]] = set()
 
     def normalize(self, raw: str) -> str:
         return phone.normalize(raw, self._s.default_region)
@@ -170,25 +175,43 @@ class AccountService:
     async def authenticate(self, token: str) -> Principal:
         if not token:
             raise Unauthorized("missing token")
-
-        def op(conn: Connection) -> tuple[Device | None, str]:
-            device = q.device_by_token_hash(conn, ids.hash_token(token))
-            user = q.get_user(conn, device.user_id) if device else None
-            return device, user.status if user else "active"
-
-        device, status = await self._db.read(op)
-        if device is None:
+        found = await self._db.read(lambda c: q.device_and_status_by_token_hash(c, ids.hash_token(token)))
+        if found is None:
             raise Unauthorized("unknown token")
+        device, status = found
         if device.revoked_at is not None:
             raise ClientError("this device was logged out", code="device_revoked", status=401)
         if status == "suspended":
             raise ClientError("this account is suspended", code="account_suspended", status=403)
         return Principal(device.user_id, device.id)
 
-    async def touch(self, device_id: str) -> None:
-        """Record that the device was just active (shown in the device list)."""
-        now = self._clock.now()
-        await self._db.write(lambda c: q.touch_device(c, device_id, now))
+    def touch(self, device_id: str) -> None:
+        """Record that the device was just active (shown in the device list). Written within a second, together
+        with every other device that connected meanwhile: a storm of reconnects is then one write, not one
+        write per connection."""
+        self._touched[device_id] = self._clock.now()
+        if self._touch_timer is None:
+            self._touch_timer = asyncio.get_running_loop().call_later(TOUCH_DELAY, self._flush_touches_later)
+
+    def _flush_touches_later(self) -> None:
+        self._touch_timer = None
+        task = asyncio.get_running_loop().create_task(self._write_touches())
+        self._touch_tasks.add(task)
+        task.add_done_callback(self._touch_tasks.discard)
+
+    async def _write_touches(self) -> None:
+        touched, self._touched = self._touched, {}
+        if touched:
+            await self._db.write(lambda c: q.touch_devices(c, touched))
+
+    async def flush_touches(self) -> None:
+        """Write the pending `touch`es now and wait for those already being written (on the way down)."""
+        if self._touch_timer is not None:
+            self._touch_timer.cancel()
+            self._touch_timer = None
+        await self._write_touches()
+        if self._touch_tasks:
+            await asyncio.gather(*self._touch_tasks, return_exceptions=True)
 
     async def devices(self, user_id: str) -> list[Device]:
         return await self._db.read(lambda c: q.active_devices(c, user_id))

@@ -20,7 +20,6 @@ from sqlalchemy import Connection
 
 from hudhud.protocol import server_frames as sf
 from hudhud.services.messaging import MessagingService, ReceiptView
-from hudhud.store import accounts as aq
 from hudhud.store import messages as q
 from hudhud.store.db import Database
 
@@ -129,14 +128,14 @@ class DeviceFeed:
                 await self._send_receipt(fetched, send)
 
     async def _catch_up(self, send: Send) -> None:
-        me = await self._db.read(lambda c: aq.get_user(c, self.user_id))
+        me, starts, receipts = await self._messaging.connect_snapshot(self.user_id, self.device_id)
         self.read_receipts = me.read_receipts if me is not None else True
-        starts = await self._db.read(lambda c: q.sync_starts(c, self.device_id, self.user_id))
         for conv_id, (start, _end) in starts.items():
             await self._drain(conv_id, start, send)
         # Current watermarks of every conversation, so a sender who was away sees the ticks it missed. The
-        # user's own are included: they keep read state in step across the user's devices.
-        for view in await self._messaging.sync_receipts(self.user_id):
+        # user's own are included: they keep read state in step across the user's devices. (Taken with the
+        # starts, before the drain: a watermark that moved meanwhile arrives as a notice after these.)
+        for view in receipts:
             await self._send_receipt(view, send)
 
     async def _send_receipt(self, view: ReceiptView, send: Send) -> None:

@@ -437,13 +437,18 @@ class MessagingService:
         the other member's in direct chats. (Group members' positions are read on demand; loading them for every
         connecting member of a large group would cost members² work.)"""
 
-        def op(conn: Connection) -> list[ReceiptView]:
-            mine = q.user_conversations(conn, user_id)
-            direct = [c.id for c, _ in mine if c.kind == "direct"]
-            others = [m for ms in q.members_of_many(conn, direct).values() for m in ms if m.user_id != user_id]
-            users = aq.get_users(conn, [m.user_id for m in others] + [user_id])
-            rows = [me for _, me in mine] + others
-            return [receipt_view(users[user_id], m, users[m.user_id]) for m in rows if m.user_id in users]
+        return await self._db.read(lambda conn: _sync_receipts(conn, user_id))
+
+    async def connect_snapshot(
+        self, user_id: str, device_id: str
+    ) -> tuple[User | None, dict[str, tuple[int, int]], list[ReceiptView]]:
+        """What a device's feed needs when it connects, in one read: the user, where to resume in each
+        conversation with something this device has not acknowledged (see `store.messages.sync_starts`), and
+        the receipt watermarks (`sync_receipts`)."""
+
+        def op(conn: Connection) -> tuple[User | None, dict[str, tuple[int, int]], list[ReceiptView]]:
+            me = aq.get_user(conn, user_id)
+            return me, q.sync_starts(conn, device_id, user_id), _sync_receipts(conn, user_id)
 
         return await self._db.read(op)
 
@@ -470,6 +475,17 @@ class MessagingService:
 
 FORWARDED_MANY_TIMES = 5
 MAX_FORWARD_TARGETS = 5
+
+
+def _sync_receipts(conn: Connection, user_id: str) -> list[ReceiptView]:
+    rows = q.receipt_rows(conn, user_id)
+    mine = next((shares for m, shares in rows if m.user_id == user_id), False)
+    out = []
+    for m, shares in rows:
+        # As in `receipt_view`: read positions are shared only between users who both share them.
+        visible = m.user_id == user_id or (mine and shares)
+        out.append(ReceiptView(m.conversation_id, m.user_id, m.delivered_seq, m.read_seq if visible else None))
+    return out
 
 
 def _pass_failure(source: asyncio.Future[Any], target: asyncio.Future[Any]) -> bool:

@@ -99,8 +99,30 @@ def revoke_device(conn: Connection, user_id: str, device_id: str, now: float) ->
     return (res.rowcount or 0) > 0
 
 
-def touch_device(conn: Connection, device_id: str, now: float) -> None:
-    conn.execute(update(devices).where(devices.c.id == device_id).values(last_active_at=now))
+def touch_devices(conn: Connection, when: dict[str, float]) -> None:
+    """Set `last_active_at` of many devices in one statement (executemany)."""
+    stmt = sql.built(
+        conn,
+        "touch_devices",
+        lambda _: update(devices).where(devices.c.id == bindparam("d")).values(last_active_at=bindparam("t")),
+    )
+    conn.execute(stmt, [{"d": d, "t": t} for d, t in when.items()])
+
+
+def device_and_status_by_token_hash(conn: Connection, token_hash: str) -> tuple[Device, str] | None:
+    """The device holding a token and its user's account status, in one query."""
+    stmt = sql.prepared(
+        conn,
+        "device_by_token",
+        lambda _: (
+            select(devices, users.c.status.label("user_status"))
+            .join(users, users.c.id == devices.c.user_id)
+            .where(devices.c.token_hash == bindparam("h"))
+        ),
+        ["h"],
+    )
+    rows = sql.run(conn, stmt, {"h": token_hash})
+    return (_device(rows[0]), str(rows[0].user_status)) if rows else None
 
 
 # -- verification codes -------------------------------------------------------------------------------------

@@ -318,31 +318,60 @@ def append_message(
 def sync_starts(conn: Connection, device_id: str, user_id: str) -> dict[str, tuple[int, int]]:
     """For every conversation of the user with something this device has not acknowledged:
     conversation id -> (position to resume after, last visible seq)."""
-    cursor = func.coalesce(device_cursors.c.acked_seq, literal(0))
-    start = (
-        func.max(cursor, members.c.joined_seq)
-        if conn.dialect.name == "sqlite"
-        else func.greatest(cursor, members.c.joined_seq)
-    )
-    end = func.coalesce(members.c.left_seq, conversations.c.last_seq)
-    q = (
-        select(members.c.conversation_id, start.label("start"), end.label("end"))
-        .select_from(
-            members.join(conversations, conversations.c.id == members.c.conversation_id).outerjoin(
-                device_cursors,
-                and_(
-                    device_cursors.c.device_id == device_id,
-                    device_cursors.c.conversation_id == members.c.conversation_id,
-                ),
-            )
+
+    def build(dialect: str) -> Any:
+        cursor = func.coalesce(device_cursors.c.acked_seq, literal(0))
+        start = (
+            func.max(cursor, members.c.joined_seq)
+            if dialect == "sqlite"
+            else func.greatest(cursor, members.c.joined_seq)
         )
-        .where(members.c.user_id == user_id)
-    )
+        end = func.coalesce(members.c.left_seq, conversations.c.last_seq)
+        return (
+            select(members.c.conversation_id, start.label("start"), end.label("end"))
+            .select_from(
+                members.join(conversations, conversations.c.id == members.c.conversation_id).outerjoin(
+                    device_cursors,
+                    and_(
+                        device_cursors.c.device_id == bindparam("d"),
+                        device_cursors.c.conversation_id == members.c.conversation_id,
+                    ),
+                )
+            )
+            .where(members.c.user_id == bindparam("u"))
+        )
+
     out: dict[str, tuple[int, int]] = {}
-    for row in (conn.execute(q)).all():
+    for row in sql.run(conn, sql.prepared(conn, "sync_starts", build, ["d", "u"]), {"d": device_id, "u": user_id}):
         if row.end > row.start:
             out[row.conversation_id] = (int(row.start), int(row.end))
     return out
+
+
+def receipt_rows(conn: Connection, user_id: str) -> list[tuple[Member, bool]]:
+    """The user's own member row in each of their conversations, and the other member's row in each direct
+    chat, each with whether that member shares read receipts, in one query."""
+
+    def build(_: str) -> Any:
+        me = members.alias("me")
+        return (
+            select(members, users.c.read_receipts)
+            .select_from(
+                me.join(conversations, conversations.c.id == me.c.conversation_id)
+                .join(
+                    members,
+                    and_(
+                        members.c.conversation_id == me.c.conversation_id,
+                        or_(members.c.user_id == me.c.user_id, conversations.c.kind == "direct"),
+                    ),
+                )
+                .join(users, users.c.id == members.c.user_id)
+            )
+            .where(me.c.user_id == bindparam("u"))
+        )
+
+    rows = sql.run(conn, sql.prepared(conn, "receipt_rows", build, ["u"]), {"u": user_id})
+    return [(_member(r), bool(r.read_receipts)) for r in rows]
 
 
 def resume_position(conn: Connection, device_id: str, user_id: str, conv_id: str) -> tuple[int, int]:

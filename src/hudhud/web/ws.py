@@ -512,7 +512,7 @@ class Connection:
         self.push(sf.welcome(PROTOCOL_VERSION, p.user_id, p.device_id, self.hub.clock.now()))
         self.feed.start()
         await self.hub.presence.connected(p.user_id)
-        self.spawn(self.hub.accounts.touch(p.device_id))
+        self.hub.accounts.touch(p.device_id)
 
     def _feed_failed(self) -> None:
         self.close_soon(1011, "internal error")
