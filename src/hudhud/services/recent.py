@@ -57,4 +57,11 @@ class RecentMessages:
             self.misses += 1
             return None
         self.hits += 1
-        return [r for r in runs if r.message.seq > after and viewer_id in r.audience], runs[-1].message.seq
+        found = []
+        for r in reversed(runs):  # what is new is at the end: walk back only as far as `after`
+            if r.message.seq <= after:
+                break
+            if viewer_id in r.audience:
+                found.append(r)
+        found.reverse()
+        return found, runs[-1].message.seq
