@@ -1,8 +1,13 @@
 """Pinned statement counts on the hot paths (as Zulip pins its query counts): a change that adds a statement to
 every send or every ack shows up here, in review, rather than in a benchmark weeks later."""
 
+import asyncio
+
 import pytest
 from sqlalchemy import event
+
+from hudhud.errors import ClientError
+from hudhud.store import messages as mq
 
 # BEGIN IMMEDIATE, sender with dedupe, conversation with its members and their blocks, seq, insert
 SEND_STATEMENTS = 5
@@ -68,3 +73,28 @@ async def test_statements_per_send_and_ack_in_a_direct_chat(server, counted):
     await b.expect("deliver", seq=again["seq"])
     assert writes.take() == SEND_TO_STATEMENTS
     assert reads.take() == 0
+
+
+async def test_acks_waiting_for_the_same_commit_are_one_write(server, counted):
+    """A device acking each message of a burst: the acks that wait for the same commit are merged into one
+    write of the highest, each caller still gets its own answer, and one beyond the end fails alone."""
+    writes, _ = counted
+    _, _, a_tok = await server.make_user("+201001234567", "Amal")
+    b_id, b_dev, _ = await server.make_user("+201101234567", "Badr")
+    a = await server.client(a_tok)
+    sent = [await a.send_text(f"m{i}", to=b_id) for i in range(5)]
+    conv = sent[0]["conversation_id"]
+    writes.take()
+    msg = server.hub.messaging
+    # No await between these: all five are queued before the writer can start on the first.
+    acks = [msg.ack(b_id, b_dev, conv, s["seq"]) for s in sent] + [msg.ack(b_id, b_dev, conv, 99)]
+    outcomes = await asyncio.gather(*acks, return_exceptions=True)
+    assert outcomes[:5] == [None] * 5
+    assert isinstance(outcomes[5], ClientError) and outcomes[5].code == "invalid_request"
+    assert writes.take() == ACK_STATEMENTS  # one write for all of them
+    member = await server.hub.db.read(lambda c: mq.get_member(c, conv, b_id))
+    assert member.delivered_seq == sent[-1]["seq"]
+    # Amal sees one receipt, at the highest.
+    got = await a.expect("receipt", user_id=b_id)
+    assert got["delivered_seq"] == sent[-1]["seq"]
+    await a.no_frame("receipt", user_id=b_id)

@@ -8,6 +8,7 @@ each connected device's feed reads what it lacks from the store and sends it.
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -94,6 +95,7 @@ class MessagingService:
         self._s = settings
         self._safety = safety
         self.recent: RecentMessages | None = RecentMessages()
+        self._marks: dict[tuple[str, str | None, str, bool], _Mark] = {}  # watermark writes not yet running
 
     async def send(
         self,
@@ -319,44 +321,59 @@ class MessagingService:
     def _watermark(
         self, user_id: str, conversation_id: str, seq: int, *, device_id: str | None = None, read: bool = False
     ) -> asyncio.Future[None]:
+        """Move a watermark. Acks (or reads) of one device in one conversation that wait for the same commit are
+        merged into one write of the highest: a client acking each message of a burst costs one write per burst,
+        and its peer gets one receipt. Each caller still gets its own answer (an error only for a seq beyond
+        the conversation's end)."""
         if not isinstance(seq, int) or isinstance(seq, bool) or seq < 0:
             raise InvalidRequest("seq is a non-negative integer")
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        key = (user_id, device_id, conversation_id, read)
+        pending = self._marks.get(key)
+        if pending is not None and pending.join(seq, done):
+            return done
+        mark = self._marks[key] = _Mark(seq, done)
 
-        def op(conn: Connection) -> tuple[list[str], Member | None, bool]:
+        def op(conn: Connection) -> tuple[list[str], Member | None, bool, int]:
+            seqs = mark.start()  # no more joins from here: later acks start a write of their own
             found = q.member_position(conn, conversation_id, user_id)
             if found is None:
                 raise NotMember("you are not a member of this conversation")
-            member, last_seq, kind, shares, key = found
+            member, last_seq, kind, shares, direct_key = found
             if member.left_seq is not None:
                 last_seq = min(last_seq, member.left_seq)
-            if seq > last_seq:
-                raise InvalidRequest(f"seq {seq} is beyond the last message ({last_seq})")
+            good = [s for s in seqs if s <= last_seq]
+            if not good:
+                raise InvalidRequest(f"seq {min(seqs)} is beyond the last message ({last_seq})")
+            top = max(good)
             if device_id is not None:
-                q.advance_cursor(conn, device_id, conversation_id, seq)
+                q.advance_cursor(conn, device_id, conversation_id, top)
             moved = q.advance_watermarks(
-                conn, conversation_id, user_id, delivered=0 if read else seq, read=seq if read else 0
+                conn, conversation_id, user_id, delivered=0 if read else top, read=top if read else 0
             )
             if moved is None:
-                return [], None, True
+                return [], None, True, last_seq
             if kind == "group":
                 # In a group every member's position would ring every member: n² notices per message. Members'
                 # positions are read on demand (history's receipts, WhatsApp's "message info"); only the user's
                 # own devices are told, to keep unread counts in step.
-                return [user_id], moved, shares
+                return [user_id], moved, shares, last_seq
             if moved.delivered_seq == member.delivered_seq and not shares:
                 # Only the read position moved. Someone who does not share read receipts must not reveal even
                 # the moment they read: tell only their own devices.
-                return [user_id], moved, shares
-            if key is not None:
-                return q.direct_members(key), moved, shares  # nobody leaves a direct chat
-            return q.active_member_ids(conn, conversation_id), moved, shares
+                return [user_id], moved, shares, last_seq
+            if direct_key is not None:
+                return q.direct_members(direct_key), moved, shares, last_seq  # nobody leaves a direct chat
+            return q.active_member_ids(conn, conversation_id), moved, shares, last_seq
 
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-
-        def announce(committed: asyncio.Future[tuple[list[str], Member | None, bool]]) -> None:
-            if not _pass_failure(committed, done):
+        def announce(committed: asyncio.Future[tuple[list[str], Member | None, bool, int]]) -> None:
+            if self._marks.get(key) is mark:
+                del self._marks[key]
+            if committed.cancelled() or committed.exception() is not None:
+                for _, waiter in mark.waiters:
+                    _pass_failure(committed, waiter)
                 return
-            audience, moved, shares = committed.result()
+            audience, moved, shares, last_seq = committed.result()
             if moved is not None:
                 # The watermarks travel with the doorbell (they are positions, not content), so that a feed can
                 # show them without reading the store; "rr" is whether the reader shares read receipts.
@@ -370,8 +387,13 @@ class MessagingService:
                 }
                 for member_id in audience:
                     self._bus.publish_nowait(f"user:{member_id}", notice)
-            if not done.done():
-                done.set_result(None)
+            for wanted, waiter in mark.waiters:
+                if waiter.done():
+                    continue
+                if wanted > last_seq:
+                    waiter.set_exception(InvalidRequest(f"seq {wanted} is beyond the last message ({last_seq})"))
+                else:
+                    waiter.set_result(None)
 
         self._db.submit(op).add_done_callback(announce)
         return done
@@ -486,6 +508,30 @@ def _sync_receipts(conn: Connection, user_id: str) -> list[ReceiptView]:
         visible = m.user_id == user_id or (mine and shares)
         out.append(ReceiptView(m.conversation_id, m.user_id, m.delivered_seq, m.read_seq if visible else None))
     return out
+
+
+class _Mark:
+    """A watermark write waiting for the writer, and the acks merged into it. `start` runs in the writer (a
+    thread on SQLite), `join` on the event loop, hence the lock."""
+
+    __slots__ = ("_lock", "_started", "waiters")
+
+    def __init__(self, seq: int, waiter: asyncio.Future[None]) -> None:
+        self._lock = threading.Lock()
+        self._started = False
+        self.waiters: list[tuple[int, asyncio.Future[None]]] = [(seq, waiter)]
+
+    def join(self, seq: int, waiter: asyncio.Future[None]) -> bool:
+        with self._lock:
+            if self._started:
+                return False
+            self.waiters.append((seq, waiter))
+            return True
+
+    def start(self) -> list[int]:
+        with self._lock:
+            self._started = True
+            return [s for s, _ in self.waiters]
 
 
 def _pass_failure(source: asyncio.Future[Any], target: asyncio.Future[Any]) -> bool:
