@@ -454,19 +454,14 @@ class MessagingService:
 
         return await self._db.read(op)
 
-    async def sync_receipts(self, user_id: str) -> list[ReceiptView]:
-        """The receipt watermarks a device is sent when it connects: its user's own in every conversation, and
-        the other member's in direct chats. (Group members' positions are read on demand; loading them for every
-        connecting member of a large group would cost members² work.)"""
-
-        return await self._db.read(lambda conn: _sync_receipts(conn, user_id))
-
     async def connect_snapshot(
         self, user_id: str, device_id: str
     ) -> tuple[User | None, dict[str, tuple[int, int]], list[ReceiptView]]:
         """What a device's feed needs when it connects, in one read: the user, where to resume in each
         conversation with something this device has not acknowledged (see `store.messages.sync_starts`), and
-        the receipt watermarks (`sync_receipts`)."""
+        the receipt watermarks: the user's own in every conversation and the other member's in direct chats.
+        (Group members' positions are read on demand; loading them for every connecting member of a large group
+        would cost members² work.)"""
 
         def op(conn: Connection) -> tuple[User | None, dict[str, tuple[int, int]], list[ReceiptView]]:
             me = aq.get_user(conn, user_id)

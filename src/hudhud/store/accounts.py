@@ -74,11 +74,6 @@ def insert_device(conn: Connection, device_id: str, user_id: str, name: str, tok
     )
 
 
-def device_by_token_hash(conn: Connection, token_hash: str) -> Device | None:
-    row = (conn.execute(select(devices).where(devices.c.token_hash == token_hash))).first()
-    return _device(row) if row else None
-
-
 def active_devices(conn: Connection, user_id: str) -> list[Device]:
     rows = (
         conn.execute(
