@@ -83,8 +83,13 @@ async def test_client_id_is_unique_per_device(db):
     a, b = await users(db, "+201001234567", "+201101234567")
     await db.write(lambda c: q.create_direct(c, "c1", a, b, 1.0))
     await db.write(lambda c: q.append_message(c, "c1", a, f"d{a}", "same", b"{}", 1.0))
-    found = await db.read(lambda c: q.find_by_client_id(c, f"d{a}", "same"))
-    assert found is not None and found.seq == 1
+    # The send path's dedupe: the earlier message, with the direct chat and the block flag, in one query.
+    context = await db.read(lambda c: q.send_context(c, a, f"d{a}", "same", b))
+    assert context is not None
+    sender, earlier, direct_id, blocked = context
+    assert (sender.id, earlier, direct_id, blocked) == (a, ("c1", 1, 1.0), "c1", False)
+    fresh = await db.read(lambda c: q.send_context(c, a, f"d{a}", "other", None))
+    assert fresh is not None and fresh[1] is None and fresh[2] is None
     with pytest.raises(Exception):  # noqa: B017 - the engines raise different IntegrityError classes
         await db.write(lambda c: q.append_message(c, "c1", a, f"d{a}", "same", b"{}", 1.0))
     # The failed write left nothing behind, and the sequence did not move.

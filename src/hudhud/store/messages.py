@@ -130,7 +130,7 @@ def get_conversation(conn: Connection, conv_id: str) -> Conversation | None:
 
 
 def conversation_with_members(
-    conn: Connection, conv_id: str, sender_id: str = ""
+    conn: Connection, conv_id: str, sender_id: str
 ) -> tuple[Conversation, list[Member], set[str]] | None:
     """A conversation, all its member rows, and which members have blocked `sender_id`, in one query."""
     stmt = sql.prepared(
@@ -253,19 +253,6 @@ def active_member_ids(conn: Connection, conv_id: str) -> list[str]:
 def list_members(conn: Connection, conv_id: str) -> list[Member]:
     rows = (conn.execute(select(members).where(members.c.conversation_id == conv_id).order_by(members.c.user_id))).all()
     return [_member(r) for r in rows]
-
-
-def find_by_client_id(conn: Connection, device_id: str, client_msg_id: str) -> Message | None:
-    stmt = sql.prepared(
-        conn,
-        "find_by_client_id",
-        lambda _: select(messages).where(
-            messages.c.sender_device_id == bindparam("d"), messages.c.client_msg_id == bindparam("m")
-        ),
-        ["d", "m"],
-    )
-    rows = sql.run(conn, stmt, {"d": device_id, "m": client_msg_id})
-    return _message(rows[0]) if rows else None
 
 
 def append_message(
