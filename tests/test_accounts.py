@@ -199,6 +199,8 @@ async def test_cannot_revoke_someone_elses_device(server):
 async def test_phone_number_is_shown_only_to_who_has_it(server):
     a_id, _, a_tok = await server.make_user("+201001234567", "Amal")
     b_id, _, b_tok = await server.make_user("+201101234567", "Badr")
+    async with server.http(b_tok) as c:
+        assert (await c.get(f"/v1/users/{a_id}")).json()["phone"] is None
     async with server.http(a_tok) as c:
         r = (await c.get(f"/v1/users/{b_id}")).json()
         assert r["display_name"] == "Badr" and r["phone"] is None
@@ -206,9 +208,14 @@ async def test_phone_number_is_shown_only_to_who_has_it(server):
         assert (await c.get(f"/v1/users/{b_id}")).json()["phone"] == "+201101234567"
         assert (await c.get(f"/v1/users/{a_id}")).json()["phone"] == "+201001234567"
         assert (await c.get("/v1/users/unobody")).status_code == 404
-    # B has no contact for A, but once A writes, they share a conversation and B may see the number.
+    # Amal saved Badr, and her setting "phone: contacts" (the default) shows her number to her contacts.
+    async with server.http(b_tok) as c:
+        assert (await c.get(f"/v1/users/{a_id}")).json()["phone"] == "+201001234567"
+    async with server.http(a_tok) as c:
+        await c.patch("/v1/me/privacy", json={"phone": "nobody"})
     async with server.http(b_tok) as c:
         assert (await c.get(f"/v1/users/{a_id}")).json()["phone"] is None
+    # Writing to Badr is Amal's own choice to show him her number, whatever the setting.
     a = await server.client(a_tok)
     await a.send_text("hi", to=b_id)
     async with server.http(b_tok) as c:

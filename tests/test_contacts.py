@@ -25,7 +25,7 @@ async def test_discovery_answers_only_for_submitted_numbers(server):
 
 async def test_enumeration_stops_at_the_budget(server_factory):
     clock = ManualClock()
-    async with server_factory(discovery_daily_budget=100, clock=clock) as server:
+    async with server_factory(discovery_daily_budget=100, discovery_unknown_cost=1, clock=clock) as server:
         _, _, token = await server.make_user("+201001234567", "Harvester")
         for i in range(5):
             await server.make_user(f"+2010099900{i:02d}")

@@ -96,10 +96,10 @@ async def test_spammer_is_stopped_at_the_daily_limit_of_new_chats(server):
     assert errors[0]["retry_after"] > 0
     assert await count(server, conversations, conversations.c.kind == "direct") == 50
     assert await count(server, messages) == 50
-    # Writing to someone in the spammer's own contacts is not a new chat with a stranger: it goes through.
-    friend_id, _, _ = await server.make_user("+201155500000")
-    async with spammer.http() as c:
-        await c.post("/v1/contacts", json={"contacts": [{"phone": "+201155500000", "name": "friend"}]})
+    # Writing to someone who has the spammer's number is not a new chat with a stranger: it goes through.
+    friend_id, _, friend_token = await server.make_user("+201155500000")
+    async with server.http(friend_token) as c:
+        await c.post("/v1/contacts", json={"contacts": [{"phone": spammer.phone, "name": "Amal"}]})
     ok = await s.send_text("hi friend", to=friend_id)
     assert ok["seq"] == 1
 
@@ -225,10 +225,17 @@ async def test_broadcast_reaches_only_those_who_have_the_sender(server):
     a = await amal.client()
     await a.send({"type": "broadcast", "id": "bc1", "list_id": list_id, "content": {"type": "text", "text": "sale"}})
     done = await a.expect("broadcast_sent")
-    assert done["total"] == 3 and done["reached"] == 1
+    # Every recipient's copy is stored and answered alike: the sender cannot tell who saved her number.
+    assert done["total"] == 3 and done["reached"] == 3
+    assert {m["user_id"] for m in done["messages"]} == {badr.id, chadi.id, dina.id}
     got = await b.expect("deliver")
-    assert got["content"]["text"] == "sale" and got["conversation_id"] == done["messages"][0]["conversation_id"]
+    to_badr = next(m for m in done["messages"] if m["user_id"] == badr.id)
+    assert got["content"]["text"] == "sale" and got["conversation_id"] == to_badr["conversation_id"]
     await d.no_frame("deliver", wait=0.3)
+    # Only Badr has it: the others have no chat with Amal at all, and their copies stay with her.
+    for person in (chadi, dina):
+        listed = (await person.call("GET", "/v1/conversations")).json()["conversations"]
+        assert listed == []
     # Sent again with the same id: no second copy.
     await a.send({"type": "broadcast", "id": "bc1", "list_id": list_id, "content": {"type": "text", "text": "sale"}})
     assert (await a.expect("broadcast_sent"))["messages"] == done["messages"]

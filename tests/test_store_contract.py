@@ -86,8 +86,11 @@ async def test_client_id_is_unique_per_device(db):
     # The send path's dedupe: the earlier message, with the direct chat and the block flag, in one query.
     context = await db.read(lambda c: q.send_context(c, a, f"d{a}", "same", b))
     assert context is not None
-    sender, earlier, direct_id, blocked = context
-    assert (sender.id, earlier, direct_id, blocked) == (a, ("c1", 1, 1.0), "c1", False)
+    sender, earlier, direct_id, blocked, wrote = context
+    # a started the chat, so a counts as having written in it; b has not.
+    assert (sender.id, earlier, direct_id, blocked, wrote) == (a, ("c1", 1, 1.0), "c1", False, True)
+    peer_side = await db.read(lambda c: q.send_context(c, b, f"d{b}", "x", a))
+    assert peer_side is not None and peer_side[2] == "c1" and peer_side[4] is False
     fresh = await db.read(lambda c: q.send_context(c, a, f"d{a}", "other", None))
     assert fresh is not None and fresh[1] is None and fresh[2] is None
     with pytest.raises(Exception):  # noqa: B017 - the engines raise different IntegrityError classes

@@ -34,7 +34,12 @@ class Settings:
 
     max_devices: int = 5
     max_content_bytes: int = 64 * 1024
+    # Contact discovery (docs/protocol.md section 3.11): units a day per account and per client address; a number
+    # costs 1 if you have a chat with its owner in which either of you wrote, else `discovery_unknown_cost`.
     discovery_daily_budget: int = 1000
+    discovery_daily_budget_per_address: int = 5000
+    discovery_unknown_cost: int = 2
+    discovery_alarm_per_hour: int = 20000  # service-wide units in an hour past which operators are warned
     max_ws_frame_bytes: int = 256 * 1024
     # Bytes a connection may have waiting in its socket's write buffer before its feed pauses; four times
     # this and the client is dropped as too slow (it resumes from its last ack when it returns).
@@ -42,7 +47,8 @@ class Settings:
 
     max_group_size: int = 1024
     invitation_ttl: float = 72 * 3600
-    # Abuse controls. Rate limits are per account; "strangers" are people not in the sender's contacts.
+    # Abuse controls. Rate limits are per account; a "stranger" to a sender is someone who does not have the
+    # sender's number in their address book (section 10.2 of docs/protocol.md).
     messages_per_minute: int = 120
     new_stranger_chats_per_day: int = 50
     complaint_window: float = 24 * 3600  # blocks and reports by distinct users counted over this window

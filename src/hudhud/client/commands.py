@@ -834,7 +834,7 @@ class _ListenPrinter:
         elif isinstance(event, Sent):
             _out(f"  queued message sent: #{event.seq} in {event.conversation_id}")
         elif isinstance(event, BroadcastSent):
-            _out(f"  queued broadcast sent: reached {event.reached} of {event.total}")
+            _out(f"  queued broadcast sent: to {event.reached} of {event.total}")
         elif isinstance(event, SendFailed):
             _out(f"  a queued message was refused: {event.message} [{event.code}]", err=True)
         elif isinstance(event, StateChanged) and _show_state(event, client.server):
@@ -1408,9 +1408,8 @@ async def cmd_broadcast_send(args: argparse.Namespace) -> int:
         if result is None:
             _still_queued(client)
             return 0
-        _out(f"✓ broadcast to “{clean(found['name'])}”: reached {result.reached} of {result.total}")
-        if result.reached < result.total:
-            _out("  (only recipients who have your number in their contacts receive broadcasts)")
+        _out(f"✓ broadcast to “{clean(found['name'])}”: sent to {result.reached} of {result.total}")
+        _out("  (only recipients who have your number in their contacts receive broadcasts)")
     return 0
 
 

@@ -186,8 +186,9 @@ class Forwarded:
 
 @dataclass(frozen=True, slots=True)
 class BroadcastSent:
-    """A queued broadcast is done: `reached` of the list's `total` recipients got it (only those who have me
-    in their contacts do). `messages` are the (conversation id, seq) of the copies."""
+    """A queued broadcast is done: a copy was stored for `reached` of the list's `total` recipients (only those
+    who have me in their contacts receive theirs, and the answer does not say who). `messages` are the
+    (conversation id, seq) of the copies."""
 
     id: str
     list_id: str

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from sqlalchemy import Connection
 
@@ -15,9 +15,8 @@ from hudhud.clock import Clock
 from hudhud.config import Settings
 from hudhud.errors import ClientError, Conflict, InvalidRequest, NotFound, RateLimited, Unauthorized
 from hudhud.gateways.sms import SmsGateway
+from hudhud.services.visibility import Profile, profiles_for
 from hudhud.store import accounts as q
-from hudhud.store import groups as gq
-from hudhud.store import messages as mq
 from hudhud.store.db import Database
 from hudhud.store.records import Device, User
 
@@ -230,25 +229,20 @@ class AccountService:
             raise NotFound("no such user")
         return user
 
-    async def profile_for(self, viewer_id: str, user_id: str) -> tuple[User, bool]:
-        """A user's profile as `viewer_id` may see it, and whether the phone number may be shown: only to the
-        user, to someone who has the number in their contacts, or to someone they share a conversation with."""
+    async def profile_for(self, viewer_id: str, user_id: str) -> Profile:
+        """A user's profile as `viewer_id` may see it (services/visibility.py: the phone number only where its
+        owner chose to show it, nothing of it to someone they blocked)."""
 
-        def op(conn: Connection) -> tuple[User | None, bool]:
-            user = q.get_user(conn, user_id)
-            if user is None:
-                return None, False
-            if viewer_id != user_id and gq.is_blocked(conn, user_id, viewer_id):
-                # Whoever is blocked sees none of the profile, and so none of its changes.
-                return replace(user, display_name="", about=""), False
-            if viewer_id == user_id or q.has_contact(conn, viewer_id, user.phone):
-                return user, True
-            return user, mq.share_conversation(conn, viewer_id, user_id)
+        def op(conn: Connection) -> Profile | None:
+            found = q.get_users(conn, [viewer_id, user_id])
+            if user_id not in found or viewer_id not in found:
+                return None
+            return profiles_for(conn, found[viewer_id], [found[user_id]])[user_id]
 
-        user, show_phone = await self._db.read(op)
-        if user is None:
+        profile = await self._db.read(op)
+        if profile is None:
             raise NotFound("no such user")
-        return user, show_phone
+        return profile
 
     async def update_profile(self, user_id: str, display_name: str | None, about: str | None) -> User:
         values: dict[str, object] = {}
@@ -267,9 +261,23 @@ class AccountService:
         return user
 
     async def update_privacy(
-        self, user_id: str, read_receipts: bool | None, last_seen: str | None, group_add: str | None = None
+        self,
+        user_id: str,
+        read_receipts: bool | None,
+        last_seen: str | None,
+        group_add: str | None = None,
+        phone_privacy: str | None = None,
+        group_invites: str | None = None,
     ) -> User:
         values: dict[str, object] = {}
+        if phone_privacy is not None:
+            if phone_privacy not in PRIVACY_LEVELS:
+                raise InvalidRequest("phone is one of everyone, contacts, nobody")
+            values["phone_privacy"] = phone_privacy
+        if group_invites is not None:
+            if group_invites not in ("everyone", "contacts"):
+                raise InvalidRequest("group_invites is everyone or contacts")
+            values["group_invites"] = group_invites
         if group_add is not None:
             if group_add not in PRIVACY_LEVELS:
                 raise InvalidRequest("group_add is one of everyone, contacts, nobody")

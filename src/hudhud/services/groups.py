@@ -19,9 +19,12 @@ from hudhud.bus import Bus
 from hudhud.clock import Clock
 from hudhud.config import Settings
 from hudhud.errors import ClientError, InvalidRequest, NotFound, NotMember
+from hudhud.services.safety import spend_stranger_budget
+from hudhud.services.visibility import Profile, profiles_for
 from hudhud.store import accounts as aq
 from hudhud.store import groups as gq
 from hudhud.store import messages as q
+from hudhud.store import relations as rq
 from hudhud.store.db import Database
 from hudhud.store.records import Conversation, Member, User
 
@@ -45,7 +48,7 @@ class AddResult:
 @dataclass(frozen=True)
 class GroupView:
     conversation: Conversation
-    members: list[tuple[Member, User]]
+    members: list[tuple[Member, Profile]]  # each as the viewer may see them (services/visibility.py)
 
 
 class GroupService:
@@ -90,24 +93,36 @@ class GroupService:
         users = set(q.active_member_ids(conn, conv_id)) | set(extra)
         return [(u, conv_id, seq) for u in sorted(users)]
 
-    def _decide(self, conn: Connection, actor: User, target_ids: list[str]) -> tuple[list[str], list[str], list[str]]:
-        """Split targets into (add directly, invite, silently drop because they blocked the actor)."""
+    def _decide(
+        self, conn: Connection, actor: User, target_ids: list[str]
+    ) -> tuple[list[str], list[str], list[str], int]:
+        """Split targets into (add directly, invite, silently leave out), and count the strangers among the
+        invited and the left out: people who do not have the actor's number, whom the actor may reach only within
+        the daily limit of new contacts with strangers.
+
+        Left out, and reported to the actor exactly as if invited: those who blocked the actor, and those who
+        take invitations from their contacts only and do not have the actor's number."""
         add, invite, silent = [], [], []
+        strangers = 0
         users = aq.get_users(conn, target_ids)
         blockers = gq.who_blocked(conn, target_ids, actor.id)
+        have_actor = rq.owners_with_number(conn, target_ids, actor.phone)
         for uid in target_ids:
             target = users.get(uid)
             if target is None:
                 raise NotFound(f"no such user {uid}")
+            saved = uid in have_actor
             if uid in blockers:
                 silent.append(uid)
-            elif target.group_add_privacy == "everyone" or (
-                target.group_add_privacy == "contacts" and aq.has_contact(conn, uid, actor.phone)
-            ):
+            elif target.group_add_privacy == "everyone" or (target.group_add_privacy == "contacts" and saved):
                 add.append(uid)
+                continue
+            elif target.group_invites == "contacts" and not saved:
+                silent.append(uid)
             else:
                 invite.append(uid)
-        return add, invite, silent
+            strangers += not saved
+        return add, invite, silent, strangers
 
     def _add_people(
         self, conn: Connection, conv: Conversation, actor: User, targets: list[str], now: float, event: str = "added"
@@ -118,13 +133,16 @@ class GroupService:
         if already and len(already) == len(targets):
             raise err("already_member", "already in the group", 409)
         targets = [t for t in targets if t not in current]
-        add, invite, silent = self._decide(conn, actor, targets)
+        add, invite, silent, strangers = self._decide(conn, actor, targets)
         self._room_for(len(current), len(add))
+        if strangers:
+            # Invitations are messages to strangers' inboxes: they share the daily limit of new chats (10.2).
+            spend_stranger_budget(conn, actor, now, self._s, strangers)
         bells: Bells = []
         if add:
             seq = gq.append_system(conn, conv.id, actor.id, event, now, users=add)
             for uid in add:
-                gq.join(conn, conv.id, uid, seq)
+                gq.join(conn, conv.id, uid, seq, added_by=actor.id)
             bells += self._audience(conn, conv.id, seq)
         for uid in invite:
             inv_id = ids.new_id("i")
@@ -143,7 +161,7 @@ class GroupService:
                 expires_at=expires,
             )
             bells.append((uid, inbox, seq))
-        # Those who blocked the actor are reported as invited: the actor must not learn of the block.
+        # Those left out are reported as invited: the actor must not learn of a block or a setting.
         return AddResult(conv.id, add, invite + silent), bells
 
     # -- operations -------------------------------------------------------------------------------------------
@@ -159,7 +177,7 @@ class GroupService:
             actor = aq.get_user(conn, user_id)
             assert actor is not None
             targets = [t for t in dict.fromkeys(member_ids) if t != user_id]
-            add, _, _ = self._decide(conn, actor, targets)  # validates every id before anything is written
+            add, _, _, _ = self._decide(conn, actor, targets)  # validates every id before anything is written
             self._room_for(1, len(add))
             gq.create_group(conn, conv_id, user_id, subject, description, now)
             seq = gq.append_system(conn, conv_id, user_id, "created", now, subject=subject)
@@ -283,8 +301,9 @@ class GroupService:
                 raise NotMember("you are not a member of this group")
             ms = [m for m in q.list_members(conn, conv_id) if m.left_seq is None]
             users = aq.get_users(conn, [m.user_id for m in ms])
+            profiles = profiles_for(conn, users[user_id], users.values())
             ms.sort(key=lambda m: (m.role != "owner", m.role != "admin", m.joined_seq, m.user_id))
-            return GroupView(conv, [(m, users[m.user_id]) for m in ms])
+            return GroupView(conv, [(m, profiles[m.user_id]) for m in ms])
 
         return await self._db.read(op)
 

@@ -23,10 +23,12 @@ from hudhud.config import Settings
 from hudhud.errors import ClientError, ContentTooLarge, InvalidRequest, NotFound, NotMember
 from hudhud.services.recent import RecentMessages
 from hudhud.services.safety import SafetyService, new_chat_check
+from hudhud.services.visibility import Profile, profiles_for
 from hudhud.store import accounts as aq
 from hudhud.store import groups as gq
 from hudhud.store import media as mq
 from hudhud.store import messages as q
+from hudhud.store import relations as rq
 from hudhud.store.db import Database
 from hudhud.store.records import Conversation, Member, Message, User
 
@@ -54,7 +56,7 @@ class ConversationSummary:
     conversation: Conversation
     me: Member
     members: list[Member]
-    users: dict[str, User]
+    profiles: dict[str, Profile]  # how each member appears to me (services/visibility.py)
     last_message: Message | None
     receipts: list[ReceiptView]
 
@@ -123,6 +125,7 @@ class MessagingService:
         forward_of: tuple[str, int] | None = None,
         rate_checked: bool = False,
         media: tuple[str, ...] = (),
+        withhold: bool = False,
     ) -> asyncio.Future[SendResult]:
         """Queue the send for the next group commit before returning, so that sends a device makes one after
         another get sequence numbers in that order even while several are in flight. The future resolves once
@@ -131,7 +134,16 @@ class MessagingService:
         if (conversation_id is None) == (to_user is None):
             raise InvalidRequest("give exactly one of conversation_id and to")
         op = self._send_op(
-            user_id, device_id, client_msg_id, content, conversation_id, to_user, forward_of, rate_checked, media
+            user_id,
+            device_id,
+            client_msg_id,
+            content,
+            conversation_id,
+            to_user,
+            forward_of,
+            rate_checked,
+            media,
+            withhold,
         )
         done: asyncio.Future[SendResult] = asyncio.get_running_loop().create_future()
         self._db.submit(op).add_done_callback(lambda f: self._announce(f, done))
@@ -148,14 +160,17 @@ class MessagingService:
         forward_of: tuple[str, int] | None,
         rate_checked: bool,
         media: tuple[str, ...] = (),
+        withhold: bool = False,
     ) -> Callable[[Connection], tuple[SendResult, list[str], Message | None]]:
+        """`withhold`: a copy to `to_user` kept for the sender alone, as if `to_user` had blocked them (a broadcast
+        copy to someone who has not saved the sender's number)."""
         clock, s, safety = self._clock, self._s, self._safety
 
         def op(conn: Connection) -> tuple[SendResult, list[str], Message | None]:
             now = clock.now()  # taken inside the writer, so timestamps follow sequence order
             context = q.send_context(conn, user_id, device_id, client_msg_id, to_user)
             assert context is not None
-            sender, earlier, direct_id, withheld = context
+            sender, earlier, direct_id, withheld, wrote = context
             if earlier is not None:
                 return SendResult(earlier[0], earlier[1], earlier[2], client_msg_id, True), [], None
             if sender.status == "suspended":
@@ -176,13 +191,15 @@ class MessagingService:
                 if conv.kind == "direct":
                     peer = next((u for u in audience if u != user_id), None)
                     withheld = peer is not None and peer in blockers
+                # "wrote" matters in direct chats only (it shows the peer my number, section 3.9)
+                wrote = member.wrote or conv.kind != "direct"
                 conv_id: str | None = conv.id
             else:
                 assert to_user is not None
                 peer = to_user
                 conv_id = direct_id
                 audience = sorted({user_id, to_user})  # nobody leaves a direct chat
-                withheld = withheld and peer != user_id
+                withheld = (withheld or withhold) and peer != user_id
             forward_count = 0
             if forward_of is not None:
                 forward_count = _forward_count(conn, user_id, forward_of) + 1
@@ -195,9 +212,11 @@ class MessagingService:
                 recipient = aq.get_user(conn, to_user)
                 if recipient is None:
                     raise NotFound("no such user")
-                if to_user != user_id:
+                if to_user != user_id and not withheld:
+                    # (A copy nobody but the sender will see reaches no stranger, so it costs no new chat.)
                     stranger = new_chat_check(conn, sender, recipient, now, s)
                 conv_id = q.create_direct(conn, ids.new_id("c"), user_id, to_user, now)
+                wrote = True  # the chat is started by this message
             seq = q.append_message(
                 conn,
                 conv_id,
@@ -210,6 +229,8 @@ class MessagingService:
                 withheld=withheld,
                 stranger=stranger,
             )
+            if not wrote:
+                rq.mark_wrote(conn, conv_id, user_id)  # once per direct chat and sender
             if media:
                 mq.attach(conn, conv_id, seq, media)  # the media references travel beside the opaque payload
             if forward_of is not None:
@@ -279,35 +300,46 @@ class MessagingService:
         self, user_id: str, device_id: str, client_msg_id: str, list_id: str, content: bytes
     ) -> tuple[int, list[tuple[str, SendResult]]]:
         """Send one message to each recipient of a broadcast list as an ordinary one-to-one message. As in
-        WhatsApp, only recipients who have the sender in their contacts get it. Returns (list size, results)."""
+        WhatsApp, only recipients who have the sender in their contacts (and have not blocked them) receive it;
+        the copies to the others are stored withheld, kept for the sender alone as a message to someone who
+        blocked them is, so that no answer tells the sender who saved their number (protocol section 10.5).
+        Returns (list size, results)."""
 
-        def op(conn: Connection) -> tuple[User, list[str], list[str]]:
+        def op(conn: Connection) -> tuple[User, list[str], set[str]]:
             row = gq.get_broadcast_list(conn, list_id)
             if row is None or row.owner_id != user_id:
                 raise NotFound("no such broadcast list")
             sender = aq.get_user(conn, user_id)
             assert sender is not None
             everyone = gq.broadcast_member_ids(conn, list_id)
-            users = aq.get_users(conn, everyone)
             blockers = gq.who_blocked(conn, everyone, user_id)
-            reach = [u for u in everyone if u in users and u not in blockers and aq.has_contact(conn, u, sender.phone)]
+            reach = rq.owners_with_number(conn, everyone, sender.phone) - blockers
             return sender, everyone, reach
 
         sender, everyone, reach = await self._db.read(op)
         if sender.status == "suspended":
             raise ClientError("this account is suspended", code="account_suspended", status=403)
-        if self._safety is not None and reach:
-            self._safety.check_rate(sender, len(reach))
+        if self._safety is not None and everyone:
+            self._safety.check_rate(sender, len(everyone))
         pending = [
-            self.send_in_order(user_id, device_id, f"{client_msg_id}#{u}", content, to_user=u, rate_checked=True)
-            for u in reach
+            self.send_in_order(
+                user_id,
+                device_id,
+                f"{client_msg_id}#{u}",
+                content,
+                to_user=u,
+                rate_checked=True,
+                withhold=u not in reach,
+            )
+            for u in everyone
         ]
         outcomes = await asyncio.gather(*pending, return_exceptions=True)
         for outcome in outcomes:
             if isinstance(outcome, BaseException) and not isinstance(outcome, ClientError):
                 raise outcome
-        # Copies refused by a limit (new chats with strangers, say) are left out; the rest stand.
-        return len(everyone), [(u, o) for u, o in zip(reach, outcomes, strict=True) if isinstance(o, SendResult)]
+        # A copy refused by a limit is left out and the rest stand. (Copies reach only people who saved the
+        # sender's number, who are no strangers, so the daily limit of new chats never refuses one.)
+        return len(everyone), [(u, o) for u, o in zip(everyone, outcomes, strict=True) if isinstance(o, SendResult)]
 
     def ack(self, user_id: str, device_id: str, conversation_id: str, seq: int) -> asyncio.Future[None]:
         """The device has everything in the conversation through `seq` (its cursor moves there); the user's
@@ -426,10 +458,8 @@ class MessagingService:
             mine = q.user_conversations(conn, user_id)
             conv_ids = [c.id for c, _ in mine]
             all_members = q.members_of_many(conn, conv_ids)
-            users = dict(aq.get_users(conn, [m.user_id for ms in all_members.values() for m in ms] + [user_id]))
-            # Whoever blocked me shows me nothing of their profile.
-            for blocker in gq.who_blocked(conn, [u for u in users if u != user_id], user_id):
-                users[blocker] = replace(users[blocker], display_name="", about="")
+            users = aq.get_users(conn, [m.user_id for ms in all_members.values() for m in ms] + [user_id])
+            profiles = profiles_for(conn, users[user_id], users.values())
             lasts = q.last_messages(conn, conv_ids)
             out = []
             for conv, me in mine:
@@ -447,9 +477,13 @@ class MessagingService:
                 if hidden:  # the newest message is not for me: show the newest that is
                     visible = q.history(conn, conv.id, me, None, 1)
                     last = visible[-1] if visible else None
+                if last is None and conv.kind == "direct":
+                    # Everything in it is withheld from me (a blocked sender, a broadcast copy to someone who has
+                    # not saved the sender): a chat I cannot see anything in is not listed, so it tells me nothing.
+                    continue
                 shown = [me] if conv.kind == "group" else ms  # group receipts: see above, read on demand
                 rcpts = [receipt_view(users[user_id], m, users[m.user_id]) for m in shown]
-                out.append(ConversationSummary(conv, me, ms, users, last, rcpts))
+                out.append(ConversationSummary(conv, me, ms, profiles, last, rcpts))
             return out
 
         return await self._db.read(op)

@@ -227,18 +227,28 @@ class SafetyService:
 
 def new_chat_check(conn: Connection, sender: User, recipient: User, now: float, s: Settings) -> bool:
     """Called when a message would open a new direct chat. Returns whether the recipient should see it marked
-    as from a stranger; raises if the sender has used up today's new chats with strangers."""
-    sender_knows = aq.has_contact(conn, sender.id, recipient.phone)
-    if not sender_knows:
-        limit = 0 if is_throttled(sender, now) else s.new_stranger_chats_per_day
-        day = day_of(now)
-        if gq.counter(conn, sender.id, day, "stranger_chats") >= limit:
-            raise ClientError(
-                f"you have started {limit} chats with people not in your contacts today; the limit protects "
-                "people from unsolicited messages",
-                code="new_chat_limit",
-                status=429,
-                retry_after=86400 - now % 86400,
-            )
-        gq.bump_counter(conn, sender.id, day, "stranger_chats")
-    return not aq.has_contact(conn, recipient.id, sender.phone)
+    as from a stranger; raises if the sender has used up today's new chats with strangers.
+
+    A stranger is someone who does not have the sender's number in *their* address book: the recipient's
+    choice, which the sender cannot make for them by saving numbers in their own. (With no chat between them
+    yet, the recipient cannot have written to the sender.)"""
+    stranger = not aq.has_contact(conn, recipient.id, sender.phone)
+    if stranger:
+        spend_stranger_budget(conn, sender, now, s, 1)
+    return stranger
+
+
+def spend_stranger_budget(conn: Connection, sender: User, now: float, s: Settings, n: int) -> None:
+    """Count `n` new contacts with strangers (new chats, group invitations) against the sender's daily limit,
+    or refuse them all with `new_chat_limit` (0 a day while the sender is throttled)."""
+    limit = 0 if is_throttled(sender, now) else s.new_stranger_chats_per_day
+    day = day_of(now)
+    if gq.counter(conn, sender.id, day, "stranger_chats") + n > limit:
+        raise ClientError(
+            f"you have reached today's limit of {limit} new chats and invitations with people who do not have "
+            "your number; the limit protects people from unsolicited messages",
+            code="new_chat_limit",
+            status=429,
+            retry_after=86400 - now % 86400,
+        )
+    gq.bump_counter(conn, sender.id, day, "stranger_chats", n)

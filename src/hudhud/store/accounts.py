@@ -33,6 +33,8 @@ def _user(row: Any) -> User:
         row.status,
         row.warnings,
         row.throttled_until,
+        row.phone_privacy,
+        row.group_invites,
     )
 
 

@@ -12,6 +12,7 @@ from sqlalchemy import Connection, bindparam, delete, func, insert, select, upda
 from hudhud import ids
 from hudhud.store import sql
 from hudhud.store.messages import _insert, append_message
+from hudhud.store.relations import contacted_first
 from hudhud.store.schema import (
     blocks,
     broadcast_lists,
@@ -73,8 +74,11 @@ def active_count(conn: Connection, conv_id: str) -> int:
     )
 
 
-def join(conn: Connection, conv_id: str, user_id: str, visible_from: int, role: str = "member") -> None:
-    """Make the user a member who sees messages from seq `visible_from` on (a rejoin starts a new period)."""
+def join(
+    conn: Connection, conv_id: str, user_id: str, visible_from: int, role: str = "member", added_by: str | None = None
+) -> None:
+    """Make the user a member who sees messages from seq `visible_from` on (a rejoin starts a new period).
+    `added_by` is the admin who added them directly, if one did."""
     stmt = _insert(conn, members).values(
         conversation_id=conv_id,
         user_id=user_id,
@@ -83,11 +87,12 @@ def join(conn: Connection, conv_id: str, user_id: str, visible_from: int, role: 
         left_seq=None,
         delivered_seq=0,
         read_seq=0,
+        added_by=added_by,
     )
     conn.execute(
         stmt.on_conflict_do_update(
             index_elements=[members.c.conversation_id, members.c.user_id],
-            set_={"role": role, "joined_seq": visible_from - 1, "left_seq": None},
+            set_={"role": role, "joined_seq": visible_from - 1, "left_seq": None, "added_by": added_by},
         )
     )
 
@@ -280,12 +285,16 @@ def who_blocked(conn: Connection, user_ids: list[str], blocked: str) -> set[str]
 
 
 def complainants_since(conn: Connection, user_id: str, since: float) -> int:
-    """Distinct users who blocked or reported `user_id` since `since`."""
+    """Distinct users who blocked or reported `user_id` since `since`, counting only people `user_id` reached
+    first (started a chat with, added or invited): accounts that never heard from a user cannot complain it into
+    throttling."""
     blockers = select(blocks.c.blocker_id.label("who")).where(
-        blocks.c.blocked_id == user_id, blocks.c.created_at >= since
+        blocks.c.blocked_id == user_id, blocks.c.created_at >= since, contacted_first(user_id, blocks.c.blocker_id)
     )
     reporters = select(reports.c.reporter_id.label("who")).where(
-        reports.c.target_user_id == user_id, reports.c.created_at >= since
+        reports.c.target_user_id == user_id,
+        reports.c.created_at >= since,
+        contacted_first(user_id, reports.c.reporter_id),
     )
     union = blockers.union(reporters).subquery()
     return int(conn.execute(select(func.count()).select_from(union)).scalar_one())

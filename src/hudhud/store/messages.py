@@ -63,7 +63,15 @@ def _conversation(r: Any) -> Conversation:
 
 def _member(row: Any) -> Member:
     return Member(
-        row.conversation_id, row.user_id, row.role, row.joined_seq, row.left_seq, row.delivered_seq, row.read_seq
+        row.conversation_id,
+        row.user_id,
+        row.role,
+        row.joined_seq,
+        row.left_seq,
+        row.delivered_seq,
+        row.read_seq,
+        bool(row.wrote),
+        row.added_by,
     )
 
 
@@ -88,10 +96,11 @@ def find_direct(conn: Connection, a: str, b: str) -> str | None:
 
 
 def create_direct(conn: Connection, conv_id: str, a: str, b: str, now: float) -> str:
-    """Create the direct conversation of a and b, or return the one another node created first."""
+    """Create the direct conversation of a and b, started by a who is writing its first message, or return the
+    one another node created first."""
     conn.execute(
         _insert(conn, conversations)
-        .values(id=conv_id, kind="direct", direct_key=direct_key(a, b), last_seq=0, created_at=now)
+        .values(id=conv_id, kind="direct", direct_key=direct_key(a, b), last_seq=0, created_at=now, created_by=a)
         .on_conflict_do_nothing()
     )
     existing = find_direct(conn, a, b)
@@ -99,26 +108,10 @@ def create_direct(conn: Connection, conv_id: str, a: str, b: str, now: float) ->
     for user_id in {a, b}:
         conn.execute(
             _insert(conn, members)
-            .values(conversation_id=existing, user_id=user_id, role="member", joined_seq=0)
+            .values(conversation_id=existing, user_id=user_id, role="member", joined_seq=0, wrote=user_id == a)
             .on_conflict_do_nothing()
         )
     return existing
-
-
-def share_conversation(conn: Connection, a: str, b: str) -> bool:
-    """Whether a and b have a direct chat. (Sharing a group is not enough: joining one by link must not give
-    away its members' numbers.)"""
-    other = members.alias("other")
-    q = (
-        select(func.count())
-        .select_from(
-            members.join(other, other.c.conversation_id == members.c.conversation_id).join(
-                conversations, conversations.c.id == members.c.conversation_id
-            )
-        )
-        .where(members.c.user_id == a, other.c.user_id == b, conversations.c.kind == "direct")
-    )
-    return bool((conn.execute(q)).scalar_one())
 
 
 def get_conversation(conn: Connection, conv_id: str) -> Conversation | None:
@@ -158,26 +151,32 @@ def conversation_with_members(
 
 def send_context(
     conn: Connection, user_id: str, device_id: str, client_msg_id: str, peer: str | None
-) -> tuple[User, tuple[str, int, float] | None, str | None, bool] | None:
+) -> tuple[User, tuple[str, int, float] | None, str | None, bool, bool] | None:
     """What a send needs to know before it writes, in one query: the sender; (conversation, seq, time) of the
     message this device already sent with this client id, if this is a resend; and, for a message to `peer`,
-    their direct chat and whether `peer` has blocked the sender. None if the sender does not exist."""
+    their direct chat, whether `peer` has blocked the sender and whether the sender has written in that chat
+    before. None if the sender does not exist."""
 
     def build(_: str) -> Any:
         earlier = messages.alias("earlier")
+        direct = (
+            select(conversations.c.id)
+            .where(conversations.c.direct_key == bindparam("key", type_=String))
+            .scalar_subquery()
+        )
         return (
             select(
                 users,
                 earlier.c.conversation_id.label("dup_conversation_id"),
                 earlier.c.seq.label("dup_seq"),
                 earlier.c.created_at.label("dup_created_at"),
-                select(conversations.c.id)
-                .where(conversations.c.direct_key == bindparam("key", type_=String))
-                .scalar_subquery()
-                .label("direct_id"),
+                direct.label("direct_id"),
                 exists()
                 .where(blocks.c.blocker_id == bindparam("peer", type_=String), blocks.c.blocked_id == users.c.id)
                 .label("blocked"),
+                exists()
+                .where(members.c.conversation_id == direct, members.c.user_id == users.c.id, members.c.wrote.is_(True))
+                .label("wrote"),
             )
             .select_from(
                 users.outerjoin(
@@ -195,7 +194,7 @@ def send_context(
         return None
     r = rows[0]
     earlier = (str(r.dup_conversation_id), int(r.dup_seq), float(r.dup_created_at)) if r.dup_seq is not None else None
-    return _user(r), earlier, r.direct_id, bool(r.blocked)
+    return _user(r), earlier, r.direct_id, bool(r.blocked), bool(r.wrote)
 
 
 def get_member(conn: Connection, conv_id: str, user_id: str) -> Member | None:

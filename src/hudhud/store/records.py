@@ -19,6 +19,8 @@ class User:
     status: str = "active"
     warnings: int = 0
     throttled_until: float | None = None
+    phone_privacy: str = "contacts"
+    group_invites: str = "everyone"
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +74,8 @@ class Member:
     left_seq: int | None
     delivered_seq: int
     read_seq: int
+    wrote: bool = False
+    added_by: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

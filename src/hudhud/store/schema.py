@@ -40,6 +40,10 @@ users = Table(
     Column("last_seen_at", Float, nullable=True),
     # who may add me to groups directly: everyone | contacts | nobody (others send an invitation)
     Column("group_add_privacy", String(16), nullable=False, server_default="contacts"),
+    # who sees my phone number beyond those who already have it or whom I wrote to: everyone | contacts | nobody
+    Column("phone_privacy", String(16), nullable=False, server_default="contacts"),
+    # whose group invitations reach me: everyone | contacts (people in my address book)
+    Column("group_invites", String(16), nullable=False, server_default="everyone"),
     Column("status", String(16), nullable=False, server_default="active"),  # active | suspended
     Column("warnings", Integer, nullable=False, server_default="0"),
     # Set when many people block or report this account in a short time: tighter limits until then.
@@ -130,6 +134,11 @@ members = Table(
     # everything through read_seq.
     Column("delivered_seq", Integer, nullable=False, server_default="0"),
     Column("read_seq", Integer, nullable=False, server_default="0"),
+    # In a direct chat: this member has sent a message in it (they chose to write to the other, which shows the
+    # other their number and makes them no longer a stranger to the other).
+    Column("wrote", Boolean, nullable=False, server_default=false()),
+    # In a group: the admin who added this member directly (a complaint from them counts against that admin).
+    Column("added_by", String(32), nullable=True),
     Index("ix_members_user", "user_id"),
 )
 
@@ -246,6 +255,17 @@ daily_counters = Table(
     Column("day", String(10), primary_key=True),
     Column("name", String(32), primary_key=True),
     Column("value", Integer, nullable=False),
+)
+
+# Contact discovery counted beyond the account: per client address per UTC day ("addr:<address>", day) and for
+# the whole service per hour ("all", "YYYY-MM-DDTHH"), so that many accounts on one address share one budget and
+# operators hear of a spike.
+discovery_counters = Table(
+    "discovery_counters",
+    metadata,
+    Column("scope", String(80), primary_key=True),
+    Column("period", String(16), primary_key=True),
+    Column("used", Integer, nullable=False),
 )
 
 # -- media (docs/subsystems/media.md) ---------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from hudhud.errors import Unauthorized
 from hudhud.protocol import server_frames as sf
 from hudhud.services.accounts import Principal
 from hudhud.services.messaging import ReceiptView
+from hudhud.services.visibility import Profile
 from hudhud.store.records import Contact, Message, User
 
 router = APIRouter(prefix="/v1")
@@ -57,6 +58,8 @@ class PrivacyUpdate(BaseModel):
     read_receipts: bool | None = None
     last_seen: Literal["everyone", "contacts", "nobody"] | None = None
     group_add: Literal["everyone", "contacts", "nobody"] | None = None
+    phone: Literal["everyone", "contacts", "nobody"] | None = None
+    group_invites: Literal["everyone", "contacts"] | None = None
 
 
 class ContactIn(BaseModel):
@@ -80,11 +83,13 @@ def me_view(u: User) -> dict[str, Any]:
         "read_receipts": u.read_receipts,
         "last_seen": u.last_seen_privacy,
         "group_add": u.group_add_privacy,
+        "phone_privacy": u.phone_privacy,
+        "group_invites": u.group_invites,
     }
 
 
-def user_view(u: User) -> dict[str, Any]:
-    return {"user_id": u.id, "phone": u.phone, "display_name": u.display_name, "about": u.about}
+def profile_view(p: Profile) -> dict[str, Any]:
+    return {"user_id": p.user_id, "phone": p.phone, "display_name": p.display_name, "about": p.about}
 
 
 def contact_view(c: Contact) -> dict[str, Any]:
@@ -134,7 +139,11 @@ async def patch_me(body: ProfileUpdate, p: Auth, h: Hub) -> dict[str, Any]:
 
 @router.patch("/me/privacy", tags=["accounts"])
 async def patch_privacy(body: PrivacyUpdate, p: Auth, h: Hub) -> dict[str, Any]:
-    return me_view(await h.accounts.update_privacy(p.user_id, body.read_receipts, body.last_seen, body.group_add))
+    return me_view(
+        await h.accounts.update_privacy(
+            p.user_id, body.read_receipts, body.last_seen, body.group_add, body.phone, body.group_invites
+        )
+    )
 
 
 @router.get("/devices", tags=["devices"])
@@ -162,13 +171,9 @@ async def revoke_device(device_id: str, p: Auth, h: Hub) -> Response:
 
 @router.get("/users/{user_id}", tags=["accounts"])
 async def get_user(user_id: str, p: Auth, h: Hub) -> dict[str, Any]:
-    """A user's public profile. The phone number is shown only to someone who already has it (in their contacts,
-    or through a shared conversation); otherwise it is null."""
-    user, show_phone = await h.accounts.profile_for(p.user_id, user_id)
-    view = user_view(user)
-    if not show_phone:
-        view["phone"] = None
-    return view
+    """A user's public profile. The phone number is null unless its owner lets this viewer see it (protocol
+    section 3.9); someone who blocked the viewer shows an empty profile."""
+    return profile_view(await h.accounts.profile_for(p.user_id, user_id))
 
 
 # -- contacts -------------------------------------------------------------------------------------------------
@@ -183,9 +188,11 @@ async def list_contacts(p: Auth, h: Hub) -> dict[str, Any]:
 
 
 @router.post("/contacts", tags=["contacts"])
-async def add_contacts(body: ContactsAdd, p: Auth, h: Hub) -> dict[str, Any]:
+async def add_contacts(body: ContactsAdd, request: Request, p: Auth, h: Hub) -> dict[str, Any]:
     """Add or rename contacts; answers which of them are on Hudhud. New numbers spend the discovery budget."""
-    found = await h.contacts.add(p.user_id, [(c.phone, c.name) for c in body.contacts])
+    found = await h.contacts.add(
+        p.user_id, [(c.phone, c.name) for c in body.contacts], request.client.host if request.client else ""
+    )
     return {
         "contacts": [contact_view(c) for c in found],
         "discovery_budget_left": await h.contacts.budget_left(p.user_id),
@@ -203,17 +210,11 @@ async def remove_contact(phone: str, p: Auth, h: Hub) -> Response:
 
 @router.get("/conversations", tags=["messages"])
 async def conversations(p: Auth, h: Hub) -> dict[str, Any]:
-    """My conversations. In groups, a member's phone number is shown only if it is in my contacts: joining a
-    group by link must not hand its members' numbers to strangers."""
-    known = {c.phone for c in await h.contacts.list(p.user_id)}
+    """My conversations. Members' numbers and names follow the one rule of `GET /v1/users/{user_id}`: sharing a
+    chat or a group does not by itself show a number."""
     out = []
     for s in await h.messaging.conversations(p.user_id):
         group = s.conversation.kind == "group"
-
-        def phone(user_id: str, users: dict[str, User] = s.users, group: bool = group) -> str | None:
-            number = users[user_id].phone
-            return None if group and user_id != p.user_id and number not in known else number
-
         out.append(
             {
                 "conversation_id": s.conversation.id,
@@ -223,8 +224,8 @@ async def conversations(p: Auth, h: Hub) -> dict[str, Any]:
                 "members": [
                     {
                         "user_id": m.user_id,
-                        "phone": phone(m.user_id),
-                        "display_name": s.users[m.user_id].display_name,
+                        "phone": s.profiles[m.user_id].phone,
+                        "display_name": s.profiles[m.user_id].display_name,
                     }
                     for m in s.members
                 ],
