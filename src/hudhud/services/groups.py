@@ -125,8 +125,10 @@ class GroupService:
         return add, invite, silent, strangers
 
     def _add_people(
-        self, conn: Connection, conv: Conversation, actor: User, targets: list[str], now: float, event: str = "added"
+        self, conn: Connection, conv: Conversation, actor: User, targets: list[str], now: float, charged: bool = False
     ) -> tuple[AddResult, Bells]:
+        """Add or invite `targets`. Every check comes before the first write (a failed operation's writes are not
+        undone, see store/db.py); `charged`: the caller has already spent the stranger budget for them."""
         targets = list(dict.fromkeys(t for t in targets if t != actor.id))
         current = set(q.active_member_ids(conn, conv.id))
         already = [t for t in targets if t in current]
@@ -135,12 +137,12 @@ class GroupService:
         targets = [t for t in targets if t not in current]
         add, invite, silent, strangers = self._decide(conn, actor, targets)
         self._room_for(len(current), len(add))
-        if strangers:
+        if strangers and not charged:
             # Invitations are messages to strangers' inboxes: they share the daily limit of new chats (10.2).
             spend_stranger_budget(conn, actor, now, self._s, strangers)
         bells: Bells = []
         if add:
-            seq = gq.append_system(conn, conv.id, actor.id, event, now, users=add)
+            seq = gq.append_system(conn, conv.id, actor.id, "added", now, users=add)
             for uid in add:
                 gq.join(conn, conv.id, uid, seq, added_by=actor.id)
             bells += self._audience(conn, conv.id, seq)
@@ -177,8 +179,11 @@ class GroupService:
             actor = aq.get_user(conn, user_id)
             assert actor is not None
             targets = [t for t in dict.fromkeys(member_ids) if t != user_id]
-            add, _, _, _ = self._decide(conn, actor, targets)  # validates every id before anything is written
+            # Every check before anything is written: the ids, the size, the daily limit.
+            add, _, _, strangers = self._decide(conn, actor, targets)
             self._room_for(1, len(add))
+            if strangers:
+                spend_stranger_budget(conn, actor, now, self._s, strangers)
             gq.create_group(conn, conv_id, user_id, subject, description, now)
             seq = gq.append_system(conn, conv_id, user_id, "created", now, subject=subject)
             bells = [(user_id, conv_id, seq)]
@@ -186,7 +191,7 @@ class GroupService:
             assert conv is not None
             if not targets:
                 return AddResult(conv_id, [], []), bells
-            result, more = self._add_people(conn, conv, actor, targets, now)
+            result, more = self._add_people(conn, conv, actor, targets, now, charged=True)
             return result, bells + more
 
         result, bells = await self._db.write(op)

@@ -140,7 +140,11 @@ class Database:
     # -- writes -----------------------------------------------------------------------------------------------
 
     async def write(self, fn: Op[T]) -> T:
-        """Run `fn` inside the next group commit and return its result once that commit is durable."""
+        """Run `fn` inside the next group commit and return its result once that commit is durable.
+
+        A `ClientError` raised by `fn` fails `fn` alone and the rest of the batch commits, but what `fn` wrote
+        before raising is not undone (a savepoint per operation would add two statements to every send): an
+        operation makes all its checks before its first write."""
         if self._writer is None:
             outcome = (await self._execute([fn]))[0]
             if not outcome[0]:

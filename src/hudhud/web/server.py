@@ -99,6 +99,8 @@ def create_app(hub: Hudhud, *, manage_lifecycle: bool = True) -> FastAPI:
             f"hudhud_commit_ops_total {hub.db.ops}",
             f"hudhud_recent_hits_total {hub.messaging.recent.hits if hub.messaging.recent else 0}",
             f"hudhud_recent_misses_total {hub.messaging.recent.misses if hub.messaging.recent else 0}",
+            f"hudhud_discovery_units_total {hub.contacts.discovery_units_total}",
+            f"hudhud_discovery_alarms_total {hub.contacts.discovery_alarms_total}",
         ]
         return "\n".join(lines) + "\n"
 
