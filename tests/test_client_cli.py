@@ -258,6 +258,9 @@ async def test_account_commands(server: Any, people: Any, tmp_path: Path) -> Non
     assert rc == 0 and "read receipts: off" in out and "nobody" in out
     rc, out, _ = await cli("privacy")
     assert rc == 0 and "read receipts: off" in out
+    rc, out, _ = await cli("privacy", "--phone", "nobody", "--group-invites", "contacts")
+    assert rc == 0 and "who sees your number (besides those who have it and those you write to): nobody" in out
+    assert "whose group invitations reach you: contacts" in out
 
     rc, out, _ = await cli("contacts", "add", "01201234567", "Stranger")
     assert rc == 0 and "not on Hudhud" in out

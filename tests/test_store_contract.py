@@ -54,6 +54,55 @@ async def test_migrations_go_down_and_up(database_url):
     await migrate.upgrade(database_url)
 
 
+async def test_migration_0004_fills_in_who_wrote_and_who_started_existing_chats(database_url):
+    """Chats written before 0004: the member who sent a message "wrote", and the sender of seq 1 started it."""
+    from sqlalchemy import text
+
+    await migrate.upgrade(database_url, "0003")
+    database = Database(database_url)
+    await database.start()
+
+    def old_rows(conn):
+        for uid, phone in (("ua", "+201001234567"), ("ub", "+201101234567"), ("uc", "+201201234567")):
+            conn.execute(text("INSERT INTO users (id, phone, created_at) VALUES (:u, :p, 1.0)"), {"u": uid, "p": phone})
+        for conv, key in (("c1", "ua:ub"), ("c2", "ua:uc")):
+            conn.execute(
+                text(
+                    "INSERT INTO conversations (id, kind, direct_key, last_seq, created_at)"
+                    " VALUES (:c, 'direct', :k, 0, 1.0)"
+                ),
+                {"c": conv, "k": key},
+            )
+            for uid in key.split(":"):
+                conn.execute(
+                    text("INSERT INTO members (conversation_id, user_id) VALUES (:c, :u)"), {"c": conv, "u": uid}
+                )
+        for conv, seq, sender in (("c1", 1, "ub"), ("c1", 2, "ua"), ("c2", 1, "ua")):
+            conn.execute(
+                text(
+                    "INSERT INTO messages (conversation_id, seq, sender_id, sender_device_id, client_msg_id,"
+                    " created_at, content) VALUES (:c, :s, :u, 'd', :m, 1.0, :b)"
+                ),
+                {"c": conv, "s": seq, "u": sender, "m": f"{conv}{seq}", "b": b"{}"},
+            )
+
+    try:
+        await database.write(old_rows)
+    finally:
+        await database.close()
+    await migrate.upgrade(database_url)
+    database = Database(database_url)
+    await database.start()
+    try:
+        c1 = {m.user_id: m.wrote for m in await database.read(lambda c: q.list_members(c, "c1"))}
+        c2 = {m.user_id: m.wrote for m in await database.read(lambda c: q.list_members(c, "c2"))}
+        assert c1 == {"ua": True, "ub": True} and c2 == {"ua": True, "uc": False}
+        assert (await database.read(lambda c: q.get_conversation(c, "c1"))).created_by == "ub"
+        assert (await database.read(lambda c: q.get_conversation(c, "c2"))).created_by == "ua"
+    finally:
+        await database.close()
+
+
 async def test_direct_conversation_is_shared_and_unique(db):
     a, b = await users(db, "+201001234567", "+201101234567")
     c1 = await db.write(lambda c: q.create_direct(c, "c1", a, b, 1.0))

@@ -950,17 +950,27 @@ def _show_me(me: dict[str, Any]) -> None:
     _out(f"read receipts: {'on' if me.get('read_receipts') else 'off'}; last seen visible to: {me.get('last_seen')}")
     if me.get("group_add"):
         _out(f"who can add you to groups: {me['group_add']} (the others send an invitation)")
+    if me.get("group_invites"):
+        _out(f"whose group invitations reach you: {me['group_invites']}")
+    if me.get("phone_privacy"):
+        _out(f"who sees your number (besides those who have it and those you write to): {me['phone_privacy']}")
 
 
 @_guarded
 async def cmd_privacy(args: argparse.Namespace) -> int:
     async with _open(args) as client:
         _require_login(client)
-        if args.read_receipts is None and args.last_seen is None and args.group_add is None:
+        changes = (args.read_receipts, args.last_seen, args.group_add, args.phone, args.group_invites)
+        if all(c is None for c in changes):
             me = await client.me()
         else:
-            receipts = None if args.read_receipts is None else args.read_receipts == "on"
-            me = await client.update_privacy(read_receipts=receipts, last_seen=args.last_seen, group_add=args.group_add)
+            me = await client.update_privacy(
+                read_receipts=None if args.read_receipts is None else args.read_receipts == "on",
+                last_seen=args.last_seen,
+                group_add=args.group_add,
+                phone=args.phone,
+                group_invites=args.group_invites,
+            )
         _show_me(me)
     return 0
 
@@ -1530,6 +1540,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser], co
         "--group-add",
         choices=["everyone", "contacts", "nobody"],
         help="who can add you to groups; anyone else can only send you an invitation",
+    )
+    p.add_argument("--group-invites", choices=["everyone", "contacts"], help="whose group invitations reach you at all")
+    p.add_argument(
+        "--phone",
+        choices=["everyone", "contacts", "nobody"],
+        help="who sees your number, besides people who already have it and people you write to",
     )
 
     p = leaf(subparsers, "profile", cmd_profile, "show or change your display name and about text")

@@ -624,17 +624,24 @@ class HudhudClient:
         return data
 
     async def update_privacy(
-        self, read_receipts: bool | None = None, last_seen: str | None = None, group_add: str | None = None
+        self,
+        read_receipts: bool | None = None,
+        last_seen: str | None = None,
+        group_add: str | None = None,
+        phone: str | None = None,
+        group_invites: str | None = None,
     ) -> dict[str, Any]:
-        """`last_seen` and `group_add` (who may add me to groups without asking) are everyone, contacts or
-        nobody; those who may not add me send an invitation instead."""
-        body: dict[str, Any] = {}
-        if read_receipts is not None:
-            body["read_receipts"] = read_receipts
-        if last_seen is not None:
-            body["last_seen"] = last_seen
-        if group_add is not None:
-            body["group_add"] = group_add
+        """`last_seen`, `group_add` (who may add me to groups without asking; the others send an invitation)
+        and `phone` (who sees my number) are everyone, contacts or nobody; `group_invites` (whose invitations
+        reach me) is everyone or contacts."""
+        values = {
+            "read_receipts": read_receipts,
+            "last_seen": last_seen,
+            "group_add": group_add,
+            "phone": phone,
+            "group_invites": group_invites,
+        }
+        body = {k: v for k, v in values.items() if v is not None}
         data: dict[str, Any] = await self._call("PATCH", "/v1/me/privacy", body=body)
         return data
 
