@@ -15,6 +15,7 @@ from hudhud.services.accounts import AccountService
 from hudhud.services.broadcasts import BroadcastService
 from hudhud.services.contacts import ContactService
 from hudhud.services.groups import GroupService
+from hudhud.services.linking import LinkService
 from hudhud.services.media import MediaService
 from hudhud.services.messaging import MessagingService
 from hudhud.services.presence import PresenceService
@@ -56,6 +57,7 @@ class Hudhud:
         self.bus = bus or make_bus(settings.bus_url)
         self.sms = sms or self._make_sms(settings)
         self.accounts = AccountService(self.db, self.bus, self.sms, self.clock, settings)
+        self.linking = LinkService(self.db, self.clock, settings)
         self.contacts = ContactService(self.db, self.clock, settings)
         self.safety = SafetyService(self.db, self.bus, self.clock, settings)
         self.messaging = MessagingService(self.db, self.bus, self.clock, settings, self.safety)

@@ -33,6 +33,10 @@ class Settings:
     code_max_per_ip_hour: int = 20
 
     max_devices: int = 5
+    # Linking a device with a pairing code (docs/protocol.md section 2.4).
+    link_request_ttl: float = 300.0
+    link_requests_per_ip_hour: int = 30
+    link_misses_per_day: int = 20  # wrong pairing codes an account may try in a UTC day
     max_content_bytes: int = 64 * 1024
     # Contact discovery (docs/protocol.md section 3.11): units a day per account and per client address; a number
     # costs 1 if you have a chat with its owner in which either of you wrote, else `discovery_unknown_cost`.

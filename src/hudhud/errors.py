@@ -101,6 +101,7 @@ ERROR_CODES: dict[str, int] = {
     "admins_only": 403,
     "account_suspended": 403,
     "link_invalid": 404,
+    "pairing_invalid": 404,
     "invitation_invalid": 404,
     "already_member": 409,
     "group_full": 409,

@@ -934,6 +934,15 @@ async def cmd_devices_list(args: argparse.Namespace) -> int:
 
 
 @_guarded
+async def cmd_link(args: argparse.Namespace) -> int:
+    async with _open(args) as client:
+        _require_login(client)
+        name = await client.approve_link(args.code)
+        _out(f"✓ linked {clean(name) or 'a new device'} to your account; `hudhud devices list` shows it")
+    return 0
+
+
+@_guarded
 async def cmd_devices_revoke(args: argparse.Namespace) -> int:
     async with _open(args) as client:
         _require_login(client)
@@ -1532,6 +1541,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser], co
     leaf(dsub, "list", cmd_devices_list, "list your devices")
     p = leaf(dsub, "revoke", cmd_devices_revoke, "log a device out")
     p.add_argument("device_id", metavar="ID")
+
+    p = leaf(subparsers, "link", cmd_link, "link a computer's browser to your account with its pairing code")
+    p.add_argument("code", metavar="CODE", help="the code the browser shows, e.g. K7QM-4XPA")
 
     p = leaf(subparsers, "privacy", cmd_privacy, "show or change privacy settings")
     p.add_argument("--read-receipts", choices=["on", "off"], help="share read receipts (blue ticks)")

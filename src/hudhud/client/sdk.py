@@ -650,6 +650,11 @@ class HudhudClient:
         devices: list[dict[str, Any]] = data["devices"]
         return devices
 
+    async def approve_link(self, code: str) -> str:
+        """Link the device showing this pairing code to my account (as WhatsApp Web's QR scan). Returns its name."""
+        data: dict[str, Any] = await self._call("POST", "/v1/link/approve", body={"code": code})
+        return str(data.get("device_name", ""))
+
     async def revoke_device(self, device_id: str) -> None:
         await self._call("DELETE", f"/v1/devices/{device_id}")
         if device_id == self.store.device_id:

@@ -268,6 +268,23 @@ discovery_counters = Table(
     Column("used", Integer, nullable=False),
 )
 
+# Linking a new device (a browser) to an account, as WhatsApp Web does: the new device asks for a pairing code,
+# a device already logged in approves it, and the new device then claims its token with a secret only it holds.
+link_requests = Table(
+    "link_requests",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("code", String(16), nullable=False, unique=True),  # the pairing code, upper case, no dash
+    Column("secret_hash", String(64), nullable=False),  # SHA-256 of the secret the new device keeps
+    Column("device_name", Text, nullable=False, server_default=""),
+    Column("client_ip", String(64), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Column("status", String(16), nullable=False, server_default="pending"),  # pending | approved
+    Column("user_id", String(32), ForeignKey("users.id"), nullable=True),  # the approving account
+    Index("ix_link_requests_ip", "client_ip", "created_at"),
+)
+
 # -- media (docs/subsystems/media.md) ---------------------------------------------------------------------------
 
 # One row per upload, whoever else uploaded the same bytes. The id is the unguessable name clients use.

@@ -16,7 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from hudhud import __version__
 from hudhud.app import Hudhud
 from hudhud.errors import ClientError
-from hudhud.web import groups_rest, media_rest, rest
+from hudhud.web import groups_rest, link_rest, media_rest, rest
 
 log = logging.getLogger("hudhud.web")
 
@@ -42,6 +42,7 @@ def create_app(hub: Hudhud, *, manage_lifecycle: bool = True) -> FastAPI:
     app.include_router(rest.router)
     app.include_router(groups_rest.router)
     app.include_router(media_rest.router)
+    app.include_router(link_rest.router)
 
     @app.exception_handler(ClientError)
     async def client_error(_: Request, exc: ClientError) -> JSONResponse:
