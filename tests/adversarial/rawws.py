@@ -44,6 +44,7 @@ class RawSocket:
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
         self.loop = asyncio.get_running_loop()
+        self.eof = False  # the server closed the TCP connection (with or without a close frame first)
 
     @classmethod
     async def open(cls, url: str, *, rcvbuf: int | None = None) -> RawSocket:
@@ -84,9 +85,13 @@ class RawSocket:
         while True:
             try:
                 chunk = await asyncio.wait_for(self.loop.sock_recv(self.sock, 65536), timeout)
-            except (TimeoutError, ConnectionError):
+            except TimeoutError:
+                return out
+            except ConnectionError:
+                self.eof = True
                 return out
             if not chunk:
+                self.eof = True
                 return out
             buf += chunk
             while len(buf) >= 2:
