@@ -78,3 +78,20 @@ async def test_only_a_client_that_stops_reading_for_long_is_dropped(server_facto
         finally:
             slow.close()
             stopped.close()
+
+
+async def test_an_ack_sent_during_a_large_catch_up_is_read_and_holds(server):
+    """The catch-up's output never stops the server from reading the client's frames."""
+    b_token, conv_id, _ = await fill(server, 120)
+    b = await server.client(b_token, hello=False)
+    await b.send({"type": "hello", "v": 1, "token": b_token})
+    half = await b.expect("deliver", seq=60, timeout=10)
+    await b.send({"type": "ack", "conversation_id": half["conversation_id"], "seq": 60})  # half-way through
+    await b.send({"type": "ping", "ref": "p"})
+    await b.expect("pong", ref="p", timeout=10)
+    await b.expect("synced", timeout=30)
+    assert b.close_code is None
+    await b.close()
+    again = await server.client(b_token)
+    assert [d["seq"] for d in again.take_all("deliver")] == list(range(61, 121))
+    assert conv_id == half["conversation_id"]
