@@ -208,7 +208,7 @@ def consistent(db: Path) -> None:
         assert strays == [], strays
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(data=st.data())
 def test_frames_from_one_client_never_hurt_the_server_or_anyone_else(live: Live, data: st.DataObject) -> None:
     hello = data.draw(st.integers(0, 9), label="hello") > 0  # mostly after a good hello, sometimes before any
