@@ -27,7 +27,7 @@ def test_unknown_fields_are_ignored():
         ('{"type":"send","id":"m","content":{}}', "bad_frame"),  # neither to nor conversation_id
         ('{"type":"send","id":"m","to":"u","conversation_id":"c","content":{}}', "bad_frame"),  # both
         ('{"type":"send","id":"m","to":"u"}', "bad_frame"),  # no content
-        ('{"type":"send","id":"","to":"u","content":{}}', "bad_frame"),
+        ('{"type":"send","id":7,"to":"u","content":{}}', "bad_frame"),  # an id that is not a string
         ('{"type":"ack","conversation_id":"c","seq":-1}', "bad_frame"),
         ('{"type":"ack","conversation_id":"c","seq":true}', "bad_frame"),
         ('{"type":"ack","conversation_id":"c","seq":"5"}', "bad_frame"),
@@ -40,6 +40,19 @@ def test_bad_frames_have_stable_codes(raw, code):
     with pytest.raises(ProtocolError) as err:
         decode(raw)
     assert err.value.code == code
+
+
+def test_a_client_message_id_of_the_wrong_length_is_the_operations_rule_not_a_bad_frame():
+    """Decoding takes any string id; its length is checked with invalid_request (docs/protocol.md, send)."""
+    for client_id in ("", "x" * 65):
+        frame, _ = decode('{"type":"send","id":"' + client_id + '","to":"u","content":{}}')
+        assert isinstance(frame, Send) and frame.id == client_id
+
+
+@pytest.mark.parametrize("ref", ["true", "false", "1.5", "null", "[1]", '{"a":1}', '"' + "r" * 65 + '"'])
+def test_a_ref_that_is_not_a_short_string_or_an_integer_is_absent(ref):
+    _, got = decode('{"type":"ping","ref":' + ref + "}")
+    assert got is None
 
 
 def test_ref_is_echoed_in_errors():

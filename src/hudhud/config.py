@@ -45,9 +45,12 @@ class Settings:
     discovery_unknown_cost: int = 2
     discovery_alarm_per_hour: int = 20000  # service-wide units in an hour past which operators are warned
     max_ws_frame_bytes: int = 256 * 1024
-    # Bytes a connection may have waiting in its socket's write buffer before its feed pauses; four times
-    # this and the client is dropped as too slow (it resumes from its last ack when it returns).
+    # Bytes a connection may have waiting in its socket's write buffer before its feed pauses; at twice this
+    # the server also stops reading the connection's frames until the client has read most of it.
     send_buffer_bytes: int = 256 * 1024
+    # Seconds a connection's write buffer may stay full without shrinking before the client is dropped as too
+    # slow (close 4408; it resumes from its last ack when it returns).
+    send_stall_timeout: float = 30.0
 
     max_group_size: int = 1024
     invitation_ttl: float = 72 * 3600

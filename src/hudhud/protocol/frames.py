@@ -111,6 +111,28 @@ def _str(obj: dict[str, Any], key: str, ref: Any, *, optional: bool = False, max
     return value
 
 
+def _client_id(obj: dict[str, Any], ref: Any) -> str:
+    """A client message id must be a string; its length and characters are the operation's rule, checked with
+    `invalid_request` (services.messaging.check_client_msg_id)."""
+    value = obj.get("id")
+    if not isinstance(value, str):
+        raise ProtocolError("bad_frame", "'id' (the client message id) must be a string", ref)
+    return value
+
+
+MAX_REF_CHARS = 64
+
+
+def _ref(value: Any) -> Any:
+    """The frame's "ref" if it is one the server echoes: a string of at most 64 characters or an integer (not
+    a boolean, which JSON does not count as a number); anything else is treated as absent."""
+    if isinstance(value, str):
+        return value if len(value) <= MAX_REF_CHARS else None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    return None
+
+
 def _int(obj: dict[str, Any], key: str, ref: Any) -> int:
     value = obj.get(key)
     if not isinstance(value, int) or isinstance(value, bool) or value < 0 or value > 2**53:
@@ -142,9 +164,7 @@ def decode(data: str | bytes) -> tuple[ClientFrame, Any]:
         raise ProtocolError("bad_frame", "frame is not valid JSON") from None
     if not isinstance(obj, dict):
         raise ProtocolError("bad_frame", "frame must be a JSON object")
-    ref = obj.get("ref")
-    if ref is not None and not isinstance(ref, str | int):
-        ref = None
+    ref = _ref(obj.get("ref"))
     kind = obj.get("type")
     frame: ClientFrame
     if kind == "send":
@@ -154,7 +174,7 @@ def decode(data: str | bytes) -> tuple[ClientFrame, Any]:
             raise ProtocolError("bad_frame", "give exactly one of 'conversation_id' and 'to'", ref)
         if "content" not in obj:
             raise ProtocolError("bad_frame", "'content' is missing", ref)
-        frame = Send(_str(obj, "id", ref, max_len=64), obj["content"], conv, to, _media_ids(obj, ref))
+        frame = Send(_client_id(obj, ref), obj["content"], conv, to, _media_ids(obj, ref))
     elif kind == "forward":
         source = obj.get("source")
         targets = obj.get("targets")
@@ -169,14 +189,14 @@ def decode(data: str | bytes) -> tuple[ClientFrame, Any]:
             key = "to" if t.get("to") else "conversation_id"
             parsed.append({key: _str(t, key, ref, max_len=64)})
         frame = Forward(
-            _str(obj, "id", ref, max_len=60),
+            _client_id(obj, ref),
             (_str(source, "conversation_id", ref, max_len=64), _int(source, "seq", ref)),
             tuple(parsed),
         )
     elif kind == "broadcast":
         if "content" not in obj:
             raise ProtocolError("bad_frame", "'content' is missing", ref)
-        frame = Broadcast(_str(obj, "id", ref, max_len=30), _str(obj, "list_id", ref, max_len=64), obj["content"])
+        frame = Broadcast(_client_id(obj, ref), _str(obj, "list_id", ref, max_len=64), obj["content"])
     elif kind == "ack":
         frame = Ack(_str(obj, "conversation_id", ref, max_len=64), _int(obj, "seq", ref))
     elif kind == "read":

@@ -9,6 +9,13 @@
 
 A hello with an unsupported version gets error unsupported_version and close 4400; a bad or revoked token gets
 error unauthorized / device_revoked and close 4401.
+
+A hello is checked against this table when it arrives, and the connection becomes READY when the hello has
+succeeded; frames the client sent after its hello without waiting for `welcome` are held until then and
+handled in READY, in order (or dropped with the connection if the hello fails). So "before hello" means
+before a hello frame, not before `welcome`.
+
+Whatever the state, a text message that is not UTF-8 closes the connection with 1007 (RFC 6455).
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ class State(enum.Enum):
 CLOSE_PROTOCOL = 4400
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_TOO_SLOW = 4408
+CLOSE_INVALID_DATA = 1007
 
 
 class ConnectionState:

@@ -27,7 +27,8 @@ Send = Callable[[bytes], Awaitable[None]]
 
 log = logging.getLogger("hudhud.delivery")
 
-PAGE = 500
+PAGE = 500  # messages per read from the store ...
+PAGE_BYTES = 1024 * 1024  # ... and at most this much content (but at least one message)
 
 
 class DeviceFeed:
@@ -175,13 +176,16 @@ class DeviceFeed:
         member who was removed gets nothing past their removal, whatever notices are still in flight."""
         after = max(after, self._sent.get(conv_id, 0))
         while True:
-            page = await self._db.read(lambda c, a=after: q.fetch_after(c, conv_id, self.user_id, a, PAGE))  # type: ignore[misc]
+            page, more = await self._db.read(
+                lambda c, a=after: q.fetch_page(c, conv_id, self.user_id, a, PAGE, PAGE_BYTES)  # type: ignore[misc]
+            )
             for m in page:
                 if m.sender_device_id != self.device_id:
+                    # Waits while the client is behind: the next page is read only once this one is written.
                     await send(sf.deliver(m, self.user_id))
                 after = m.seq
                 self._sent[conv_id] = m.seq
-            if len(page) < PAGE:
+            if not more:
                 if conv_id not in self._sent:
                     self._sent[conv_id] = after
                 return

@@ -21,6 +21,7 @@ from hudhud.bus import Bus
 from hudhud.clock import Clock
 from hudhud.config import Settings
 from hudhud.errors import ClientError, ContentTooLarge, InvalidRequest, NotFound, NotMember
+from hudhud.protocol import content as shape
 from hudhud.services.recent import RecentMessages
 from hudhud.services.safety import SafetyService, new_chat_check
 from hudhud.services.visibility import Profile, profiles_for
@@ -61,20 +62,30 @@ class ConversationSummary:
     receipts: list[ReceiptView]
 
 
-def check_client_msg_id(value: object) -> str:
-    if not isinstance(value, str) or not 1 <= len(value) <= 64 or not value.isprintable():
-        raise InvalidRequest("id (the client message id) is 1 to 64 printable characters")
+def check_client_msg_id(value: object, max_len: int = 64) -> str:
+    """A client message id: 1 to `max_len` printable characters (64 for `send`; `forward` and `broadcast` keep
+    room for the suffix of each copy's id)."""
+    if not isinstance(value, str) or not 1 <= len(value) <= max_len or not value.isprintable():
+        raise InvalidRequest(f"id (the client message id) is 1 to {max_len} printable characters")
     return value
 
 
 def encode_content(content: object, limit: int) -> bytes:
     """The payload as stored: the client's JSON, re-serialised compactly. The server checks only its type
-    (an object, or a string for opaque ciphertext) and its size."""
-    if not isinstance(content, dict | str):
+    (an object, or a string for opaque ciphertext), its size and its shape (`protocol.content`)."""
+    if isinstance(content, str):
+        data = orjson.dumps(content)
+    elif isinstance(content, dict):
+        try:
+            data = orjson.dumps(content)
+        except orjson.JSONEncodeError:  # the only thing decoded JSON can break here is orjson's depth limit
+            raise InvalidRequest(f"content is nested more than {shape.MAX_DEPTH} levels deep") from None
+    else:
         raise InvalidRequest("content is a JSON object (or a string for opaque payloads)")
-    data = orjson.dumps(content)
     if len(data) > limit:
         raise ContentTooLarge(f"content is {len(data)} bytes; the limit is {limit}")
+    if shape.may_break_rules(data) and (broken := shape.rule_broken(content)) is not None:
+        raise InvalidRequest(broken)
     return data
 
 

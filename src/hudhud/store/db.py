@@ -211,7 +211,9 @@ class Database:
                 try:
                     outcomes.append((True, fn(conn)))
                 except ClientError as exc:
-                    outcomes.append((False, exc))
+                    # Without its traceback: it would tie this frame (and `outcomes`) into a cycle that keeps
+                    # every operation of the batch, and the content it carries, alive until the next GC.
+                    outcomes.append((False, exc.with_traceback(None)))
             return outcomes
 
         if self._async is not None:

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import Connection, String, and_, bindparam, exists, false, func, insert, literal, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from hudhud.protocol.content import servable
 from hudhud.store import sql
 from hudhud.store.accounts import _user
 from hudhud.store.records import Conversation, Member, Message, User
@@ -30,6 +31,7 @@ _MESSAGE_COLUMNS = [c.key for c in messages.c]
 
 
 def _message(row: Any) -> Message:
+    # Content is served only in the shape the send path allows today, whatever an older version stored.
     return Message(
         row.conversation_id,
         row.seq,
@@ -37,7 +39,7 @@ def _message(row: Any) -> Message:
         row.sender_device_id,
         row.client_msg_id,
         row.created_at,
-        bytes(row.content),
+        servable(bytes(row.content)),
         row.kind,
         row.forward_count,
         bool(row.withheld),
@@ -378,31 +380,63 @@ def resume_position(conn: Connection, device_id: str, user_id: str, conv_id: str
     return (max(int(row[0]) if row else 0, member.joined_seq), end)
 
 
+def _visible_after(columns: list[Any]) -> Any:
+    """SELECT `columns` of the messages after seq :after that user :u may see in conversation :c, in seq order,
+    at most :limit: inside their membership window, and not withheld from them (a withheld message is visible
+    to its sender only)."""
+    return (
+        select(*columns)
+        .join(
+            members,
+            and_(members.c.conversation_id == messages.c.conversation_id, members.c.user_id == bindparam("u")),
+        )
+        .where(
+            messages.c.conversation_id == bindparam("c"),
+            messages.c.seq > bindparam("after"),
+            messages.c.seq > members.c.joined_seq,
+            or_(members.c.left_seq.is_(None), messages.c.seq <= members.c.left_seq),
+            or_(messages.c.withheld == false(), messages.c.sender_id == bindparam("u")),
+        )
+        .order_by(messages.c.seq)
+        .limit(bindparam("limit"))
+    )
+
+
+def fetch_page(
+    conn: Connection, conv_id: str, user_id: str, after: int, limit: int, max_bytes: int
+) -> tuple[list[Message], bool]:
+    """Like `fetch_after`, but also at most `max_bytes` of content (and at least one message), so that what a
+    reader holds at once does not grow with message size. Returns (messages, whether more may follow). The
+    sizes are read first (SQLite reads a blob's length from the record header, without the blob)."""
+    values = {"u": user_id, "c": conv_id, "after": after, "limit": limit}
+    sizes = sql.run(
+        conn,
+        sql.prepared(
+            conn,
+            "fetch_sizes_after",
+            lambda _: _visible_after([messages.c.seq, func.length(messages.c.content)]),
+            ["u", "c", "after", "limit"],
+        ),
+        values,
+    )
+    total = n = 0
+    for row in sizes:
+        if n and total + row[1] > max_bytes:
+            break
+        total += row[1]
+        n += 1
+    if n == 0:
+        return [], False
+    more = n < len(sizes) or len(sizes) == limit
+    return fetch_after(conn, conv_id, user_id, after, n), more
+
+
 def fetch_after(conn: Connection, conv_id: str, user_id: str, after: int, limit: int) -> list[Message]:
     """Messages after seq `after` that `user_id` may see: inside their membership window, and not withheld
     from them (a withheld message is visible to its sender only)."""
-
-    def build(_: str) -> Any:
-        return (
-            select(messages)
-            .join(
-                members,
-                and_(members.c.conversation_id == messages.c.conversation_id, members.c.user_id == bindparam("u")),
-            )
-            .where(
-                messages.c.conversation_id == bindparam("c"),
-                messages.c.seq > bindparam("after"),
-                messages.c.seq > members.c.joined_seq,
-                or_(members.c.left_seq.is_(None), messages.c.seq <= members.c.left_seq),
-                or_(messages.c.withheld == false(), messages.c.sender_id == bindparam("u")),
-            )
-            .order_by(messages.c.seq)
-            .limit(bindparam("limit"))
-        )
-
     rows = sql.run(
         conn,
-        sql.prepared(conn, "fetch_after", build, ["u", "c", "after", "limit"]),
+        sql.prepared(conn, "fetch_after", lambda _: _visible_after([messages]), ["u", "c", "after", "limit"]),
         {"u": user_id, "c": conv_id, "after": after, "limit": limit},
     )
     return [_message(r) for r in rows]

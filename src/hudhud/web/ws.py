@@ -12,13 +12,20 @@ Per connection:
   the order the frames arrived. Sends and acks are queued for the next group commit at once and answered from
   a callback when their commit completes; nothing waits. A frame whose handling must finish before the next
   is read (hello, forward, presence_subscribe) pauses reading until it is done;
+- replies go out in the order of the frames they answer: each frame whose outcome is not known yet holds a
+  `_Reply`, and the replies of later frames wait behind it;
 - output is queued and written once per event-loop turn: every frame a connection gets from one commit batch
   goes out in one system call;
 - the device feed is a task only while it has something to send (see `DeviceFeed`).
 
+What one connection can hold is bounded whatever its client sends: at most `MAX_IN_FLIGHT` frames waiting for
+their outcome, and while its write buffer is over twice `send_buffer_bytes` (replies to a client that does not
+read) the server reads nothing more from it. Frames already received then wait, undecoded, in a backlog of at
+most one read's worth.
+
 A slow client only ever slows itself: when the socket's write buffer is full, its feed waits (nothing is
 lost: the feed resumes from the store), ephemeral frames (typing, presence) are dropped, and bus handlers
-never wait.
+never wait. Only a client whose buffer has not shrunk for `send_stall_timeout` is dropped (4408).
 """
 
 from __future__ import annotations
@@ -55,7 +62,13 @@ from hudhud.protocol.frames import (
     Typing,
     decode,
 )
-from hudhud.protocol.state import CLOSE_PROTOCOL, CLOSE_TOO_SLOW, CLOSE_UNAUTHORIZED, ConnectionState
+from hudhud.protocol.state import (
+    CLOSE_INVALID_DATA,
+    CLOSE_PROTOCOL,
+    CLOSE_TOO_SLOW,
+    CLOSE_UNAUTHORIZED,
+    ConnectionState,
+)
 from hudhud.services.accounts import Principal
 from hudhud.services.delivery import DeviceFeed
 from hudhud.services.messaging import SendResult, check_client_msg_id, encode_content
@@ -67,6 +80,8 @@ HELLO_TIMEOUT = 10.0
 CLOSE_TIMEOUT = 5.0  # how long a closing handshake may take before the socket is dropped
 WORK_GRACE = 5.0  # seconds a closing connection waits for the forwards and broadcasts it already accepted
 MAX_IN_FLIGHT = 64
+MAX_FORWARD_ID = 60  # room for "#<target index>" in each copy's id
+MAX_BROADCAST_ID = 30  # room for "#<user id>"
 CLOSE_GOING_AWAY = 1001
 CLOSE_RESTART = 1012
 
@@ -91,14 +106,19 @@ class Socket(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.session: Connection | None = None
         self.out: list[bytes] = []
+        self.out_bytes = 0  # bytes in `out`
         self.flush_pending = False
-        self.writable = True
+        self.writable = True  # the write buffer is under send_buffer_bytes (the feed may go on)
+        self.backed_up = False  # the write buffer passed twice that: read no more input until it drains
+        self.reading = True
+        self.stall: asyncio.TimerHandle | None = None  # runs while writing is paused
         self.resumed: asyncio.Event | None = None  # made when a writer first has to wait
         self.closed = False
         self.close_sent = False
         self.timer: asyncio.TimerHandle | None = None  # keepalive, or the closing handshake's deadline
         self.pong_due = False
         self.fragments: list[bytes] = []
+        self.text = False  # the message being reassembled is a text message
 
     # -- asyncio.Protocol -------------------------------------------------------------------------------------
 
@@ -129,6 +149,8 @@ class Socket(asyncio.Protocol):
         self.server_state.connections.discard(self)
         if self.timer is not None:
             self.timer.cancel()
+        if self.stall is not None:
+            self.stall.cancel()
         self.out.clear()
         if self.resumed is not None:
             self.resumed.set()  # nobody waits on a socket that is gone
@@ -139,11 +161,33 @@ class Socket(asyncio.Protocol):
         self.writable = False
         if self.resumed is not None:
             self.resumed.clear()
+        if self.stall is None and self.transport is not None:
+            self.stall = self.loop.call_later(
+                self.hub.settings.send_stall_timeout, self._stalled, self.transport.get_write_buffer_size()
+            )
 
     def resume_writing(self) -> None:
         self.writable = True
+        self.backed_up = False
+        if self.stall is not None:
+            self.stall.cancel()
+            self.stall = None
         if self.resumed is not None:
             self.resumed.set()
+        if self.session is not None:
+            self.session.reconsider()
+
+    def _stalled(self, size: int) -> None:
+        """Writing has been paused for `send_stall_timeout`: drop the client unless its buffer shrank meanwhile."""
+        self.stall = None
+        if self.closed or self.close_sent or self.transport is None:
+            return
+        now = self.transport.get_write_buffer_size()
+        if now < size:
+            self.stall = self.loop.call_later(self.hub.settings.send_stall_timeout, self._stalled, now)
+            return
+        # The client has read nothing for that long; it resumes from its last ack when it returns.
+        self.close(CLOSE_TOO_SLOW, "too slow")
 
     def shutdown(self) -> None:
         """Called by uvicorn on the server's way down: tell the client to come back soon."""
@@ -170,22 +214,35 @@ class Socket(asyncio.Protocol):
 
     def _frame(self, frame: Frame) -> None:
         if frame.opcode is Opcode.TEXT or frame.opcode is Opcode.BINARY or frame.opcode is Opcode.CONT:
+            if frame.opcode is not Opcode.CONT:
+                self.text = frame.opcode is Opcode.TEXT
             self.fragments.append(bytes(frame.data))
             if not frame.fin:
                 return
             data = b"".join(self.fragments) if len(self.fragments) > 1 else self.fragments[0]
             self.fragments = []
-            if self.session is not None and not self.close_sent:
-                self.session.on_text(data.decode("utf-8", "replace"))
+            if self.close_sent or self.session is None:
+                return
+            if self.text and not data.isascii():
+                try:
+                    data.decode("utf-8")
+                except UnicodeDecodeError:
+                    # RFC 6455: a text message must be UTF-8. (A binary one is decoded by the JSON parser,
+                    # which refuses bad UTF-8 as a bad frame.)
+                    self.close(CLOSE_INVALID_DATA, "invalid UTF-8")
+                    return
+            self.session.on_text(data)
         elif frame.opcode is Opcode.PONG:
             self.pong_due = False
 
     def pause_reading(self) -> None:
-        if self.transport is not None and not self.closed:
+        if self.reading and self.transport is not None and not self.closed:
+            self.reading = False
             self.transport.pause_reading()
 
     def resume_reading(self) -> None:
-        if self.transport is not None and not self.closed:
+        if not self.reading and self.transport is not None and not self.closed:
+            self.reading = True
             self.transport.resume_reading()
 
     # -- output -----------------------------------------------------------------------------------------------
@@ -195,6 +252,7 @@ class Socket(asyncio.Protocol):
         if self.closed or self.close_sent:
             return
         self.out.append(frame)
+        self.out_bytes += len(frame)
         if not self.flush_pending:
             self.flush_pending = True
             self.loop.call_soon(self._flush)
@@ -207,9 +265,16 @@ class Socket(asyncio.Protocol):
             self.resumed = asyncio.Event()
         await self.resumed.wait()
 
+    def flush_if_full(self) -> None:
+        """Write what is queued now if it is over the buffer limit, so that the transport's back-pressure
+        (`pause_writing`) sees it before more is queued."""
+        if self.out_bytes > self.hub.settings.send_buffer_bytes:
+            self._flush()
+
     def _flush(self) -> None:
         self.flush_pending = False
         out, self.out = self.out, []
+        self.out_bytes = 0
         if self.closed or self.close_sent or self.ws.state is not State.OPEN:
             return  # closing: the client will resume from its last ack
         for frame in out:
@@ -217,10 +282,12 @@ class Socket(asyncio.Protocol):
         self._write_protocol_data()
         if (
             self.transport is not None
-            and self.transport.get_write_buffer_size() > 4 * self.hub.settings.send_buffer_bytes
+            and self.transport.get_write_buffer_size() > 2 * self.hub.settings.send_buffer_bytes
         ):
-            # Replies keep coming but the client does not read: drop it; it resumes from its last ack.
-            self.close(CLOSE_TOO_SLOW, "too slow")
+            # Replies pile up faster than the client reads: read no more of its frames until it has read most
+            # of them (`resume_writing`). The feed alone never gets here: it waits at send_buffer_bytes.
+            self.backed_up = True
+            self.pause_reading()
 
     def _write_protocol_data(self) -> None:
         chunks = self.ws.data_to_send()
@@ -267,6 +334,17 @@ class Socket(asyncio.Protocol):
         self._arm_keepalive()
 
 
+class _Reply:
+    """The replies to one frame, held while an earlier frame's outcome is not known yet. `open` counts the
+    parts of the frame still running (a forward has one per target, besides its own)."""
+
+    __slots__ = ("frames", "open")
+
+    def __init__(self, open_: int) -> None:
+        self.frames: list[bytes] = []
+        self.open = open_
+
+
 class Connection:
     """One client session: the state table, authentication, frame dispatch, the feed and bus subscriptions."""
 
@@ -279,12 +357,14 @@ class Connection:
         self.feed: DeviceFeed | None = None
         self.gone = False
         self.closing = False
-        self.in_flight = 0
+        # Frames whose replies are not all out yet, oldest first. Replies leave in frame order: a frame's
+        # replies wait until every earlier frame is finished (see `_answer`).
+        self.replies: collections.deque[_Reply] = collections.deque()
         self.watching: set[str] = set()
         self.tasks: set[asyncio.Task[Any]] = set()
         self.work: set[asyncio.Task[Any]] = set()
         self.serial: asyncio.Task[None] | None = None  # a frame that must finish before the next is handled
-        self.backlog: collections.deque[str] = collections.deque()
+        self.backlog: collections.deque[bytes] = collections.deque()  # received, not handled yet
         self.hello_timer: asyncio.TimerHandle | None = self.loop.call_later(HELLO_TIMEOUT, self._hello_timeout)
         m = hub.metrics
         m.connections += 1
@@ -296,13 +376,15 @@ class Connection:
         """Queue a frame, waiting while the client is behind (back-pressure for the feed)."""
         if self.gone:
             return
-        self.socket.write(frame)
+        socket = self.socket
+        socket.write(frame)
         self.hub.metrics.frames_out += 1
-        if not self.socket.writable:
-            await self.socket.drain()
+        socket.flush_if_full()
+        if not socket.writable:
+            await socket.drain()
 
     def push(self, frame: bytes) -> None:
-        """Queue a reply now. Replies are bounded by the frames the client itself sent."""
+        """Queue a frame now: a reply whose turn has come, or a notice of the server's own."""
         if not self.gone:
             self.socket.write(frame)
             self.hub.metrics.frames_out += 1
@@ -328,63 +410,123 @@ class Connection:
         task.add_done_callback(group.discard)
         return task
 
+    # -- replies, in frame order -----------------------------------------------------------------------------
+
+    def _open(self) -> _Reply:
+        """Hold a place for the replies of the frame being handled, whose outcome comes later."""
+        r = _Reply(1)
+        self.replies.append(r)
+        return r
+
+    def _reply_now(self, frame: bytes) -> None:
+        """The reply of the frame being handled, known at once."""
+        if self.replies:
+            r = _Reply(0)
+            r.frames.append(frame)
+            self.replies.append(r)
+        else:
+            self.push(frame)
+
+    def _answer(self, r: _Reply, frame: bytes) -> None:
+        if self.replies and self.replies[0] is r:
+            self.push(frame)
+        else:
+            r.frames.append(frame)
+
+    def _finish(self, r: _Reply) -> None:
+        r.open -= 1
+        q = self.replies
+        if r.open or not q or q[0] is not r:
+            return
+        while q and q[0].open == 0:
+            q.popleft()
+            if q and q[0].frames:
+                head = q[0]
+                for frame in head.frames:
+                    self.push(frame)
+                head.frames = []
+        self.reconsider()
+
     # -- input ------------------------------------------------------------------------------------------------
 
-    def on_text(self, text: str) -> None:
+    def _blocked(self) -> bool:
+        """Whether the next frame must wait: one that must finish first is running, too many frames await
+        their outcome, or the client is not reading its replies."""
+        return self.serial is not None or len(self.replies) >= MAX_IN_FLIGHT or self.socket.backed_up
+
+    def on_text(self, data: bytes) -> None:
         if self.closing:
             return
-        if self.serial is not None:
-            self.backlog.append(text)
+        if self.backlog or self._blocked():
+            self.backlog.append(data)
+            self.socket.pause_reading()
             return
         self.hub.metrics.frames_in += 1
-        self._handle(text)
+        self._handle(data)
+        self.socket.flush_if_full()
 
-    def _handle(self, text: str) -> None:
+    def reconsider(self) -> None:
+        """Something that blocked input may have cleared: handle what waits, then read again if nothing
+        blocks."""
+        if self.gone:
+            return
+        while self.backlog and not self.closing and not self._blocked():
+            self.hub.metrics.frames_in += 1
+            self._handle(self.backlog.popleft())
+            self.socket.flush_if_full()
+        if self.closing:
+            self.backlog.clear()
+            self.socket.resume_reading()  # for the client's side of the closing handshake
+        elif self._blocked():
+            self.socket.pause_reading()
+        else:
+            self.socket.resume_reading()
+
+    def _handle(self, data: bytes) -> None:
         ref: Any = None
         try:
-            frame, ref = decode(text)
+            frame, ref = decode(data)
             self.state.check(frame, ref)
-            pending = self._dispatch(frame, ref)
+            self._dispatch(frame, ref)
         except ProtocolError as exc:
             self._protocol_error(exc)
-            return
         except ClientError as exc:
             self.hub.metrics.client_errors += 1
-            self.push(sf.error(exc.code, exc.message, ref, exc.retry_after))
-            return
-        if pending is not None:
-            self.socket.pause_reading()
-            self.serial = self.spawn(self._run_serial(pending, ref))
+            self._reply_now(sf.error(exc.code, exc.message, ref, exc.retry_after))
 
-    def _protocol_error(self, exc: ProtocolError) -> None:
+    def _protocol_error(self, exc: ProtocolError, r: _Reply | None = None) -> None:
         self.hub.metrics.client_errors += 1
-        self.push(sf.error(exc.code, exc.message, exc.ref))
         if self.principal is None and exc.code != "unsupported_version":
             # Before hello, anything that is not a good hello ends the connection.
             self.state.close()
-            exc.code = "not_authenticated"
+        frame = sf.error(exc.code, exc.message, exc.ref)
+        if r is None:
+            self._reply_now(frame)
+        else:
+            self._answer(r, frame)
         if self.state.state.name == "CLOSED":
-            self.close_soon(CLOSE_UNAUTHORIZED if exc.code == "not_authenticated" else CLOSE_PROTOCOL, exc.code)
+            code = "not_authenticated" if self.principal is None and exc.code != "unsupported_version" else exc.code
+            self.close_soon(CLOSE_UNAUTHORIZED if code == "not_authenticated" else CLOSE_PROTOCOL, code)
 
-    async def _run_serial(self, pending: Coroutine[Any, Any, None], ref: Any) -> None:
+    def _serial(self, pending: Coroutine[Any, Any, None], r: _Reply, ref: Any) -> None:
+        self.socket.pause_reading()
+        self.serial = self.spawn(self._run_serial(pending, r, ref))
+
+    async def _run_serial(self, pending: Coroutine[Any, Any, None], r: _Reply, ref: Any) -> None:
         try:
             await pending
         except ProtocolError as exc:
-            self._protocol_error(exc)
+            self._protocol_error(exc, r)
         except ClientError as exc:
             self.hub.metrics.client_errors += 1
-            self.push(sf.error(exc.code, exc.message, ref, exc.retry_after))
+            self._answer(r, sf.error(exc.code, exc.message, ref, exc.retry_after))
         except Exception:
             log.exception("frame handling failed")
-            self.push(sf.error("internal_error", "the server failed; retry later", ref))
+            self._answer(r, sf.error("internal_error", "the server failed; retry later", ref))
         finally:
             self.serial = None
-        while self.backlog and self.serial is None and not self.closing and not self.gone:
-            self.hub.metrics.frames_in += 1
-            self._handle(self.backlog.popleft())
-        if self.serial is None and not self.gone:
-            self.backlog.clear()
-            self.socket.resume_reading()
+            self._finish(r)
+        self.reconsider()
 
     def _hello_timeout(self) -> None:
         self.hello_timer = None
@@ -392,10 +534,11 @@ class Connection:
             self.push(sf.error("not_authenticated", f"no hello within {HELLO_TIMEOUT:g} seconds"))
             self.close_soon(CLOSE_UNAUTHORIZED, "not_authenticated")
 
-    def _dispatch(self, frame: ClientFrame, ref: Any) -> Coroutine[Any, Any, None] | None:
-        """Carry out `frame`; return a coroutine if it must finish before the next frame is handled."""
+    def _dispatch(self, frame: ClientFrame, ref: Any) -> None:
+        """Carry out `frame`. Checks that fail at once raise; later outcomes are answered in frame order."""
         if isinstance(frame, Hello):
-            return self._hello(frame, ref)
+            self._serial(self._hello(frame, ref), self._open(), ref)
+            return
         p = self.principal
         assert p is not None
         msg = self.hub.messaging
@@ -412,48 +555,46 @@ class Connection:
                 to_user=frame.to,
                 media=frame.media,
             )
-            self._track_send(sent, ref)
+            sent.add_done_callback(partial(self._sent, ref, self._open()))
         elif isinstance(frame, Forward):
-            check_client_msg_id(frame.id)
-            return self._forward(p, frame, ref)
+            check_client_msg_id(frame.id, MAX_FORWARD_ID)
+            r = self._open()
+            self._serial(self._forward(p, frame, ref, r), r, ref)
         elif isinstance(frame, Broadcast):
-            check_client_msg_id(frame.id)
+            check_client_msg_id(frame.id, MAX_BROADCAST_ID)
             content = encode_content(frame.content, self.hub.settings.max_content_bytes)
-            self.spawn(self._guard(self._broadcast(p, frame, content, ref), ref), work=True)
+            r = self._open()
+            self.spawn(self._guard(self._broadcast(p, frame, content, ref, r), ref, r), work=True)
         elif isinstance(frame, Ack):
-            msg.ack(p.user_id, p.device_id, frame.conversation_id, frame.seq).add_done_callback(
-                partial(self._done, ref)
-            )
+            fut = msg.ack(p.user_id, p.device_id, frame.conversation_id, frame.seq)
+            fut.add_done_callback(partial(self._done, ref, self._open()))
         elif isinstance(frame, Read):
-            msg.read(p.user_id, frame.conversation_id, frame.seq).add_done_callback(partial(self._done, ref))
+            fut = msg.read(p.user_id, frame.conversation_id, frame.seq)
+            fut.add_done_callback(partial(self._done, ref, self._open()))
         elif isinstance(frame, Typing):
-            self.spawn(self._guard(msg.typing(p.user_id, frame.conversation_id, frame.state), ref))
+            r = self._open()
+            self.spawn(self._guard(msg.typing(p.user_id, frame.conversation_id, frame.state), ref, r))
         elif isinstance(frame, PresenceSubscribe):
-            return self._watch(p, frame.user_ids)
+            r = self._open()
+            self._serial(self._watch(p, frame.user_ids, r), r, ref)
         elif isinstance(frame, Ping):
-            self.push(sf.pong(ref))
-        return None
+            self._reply_now(sf.pong(ref))
 
-    def _track_send(self, sent: asyncio.Future[SendResult], ref: Any) -> None:
-        self.in_flight += 1
-        if self.in_flight == MAX_IN_FLIGHT:
-            self.socket.pause_reading()  # push back on the client through TCP until commits catch up
-        sent.add_done_callback(partial(self._sent, ref))
-
-    def _sent(self, ref: Any, sent: asyncio.Future[SendResult]) -> None:
-        self.in_flight -= 1
-        if self.in_flight == MAX_IN_FLIGHT - 1 and self.serial is None:
-            self.socket.resume_reading()
-        if not self._failed(sent, ref):
-            r = sent.result()
-            if not r.duplicate:
+    def _sent(self, ref: Any, r: _Reply, sent: asyncio.Future[SendResult]) -> None:
+        if not self._failed(sent, ref, r):
+            res = sent.result()
+            if not res.duplicate:
                 self.hub.metrics.messages_sent += 1
-            self.push(sf.sent(ref, r.client_msg_id, r.conversation_id, r.seq, r.created_at, r.duplicate))
+            self._answer(
+                r, sf.sent(ref, res.client_msg_id, res.conversation_id, res.seq, res.created_at, res.duplicate)
+            )
+        self._finish(r)
 
-    def _done(self, ref: Any, fut: asyncio.Future[Any]) -> None:
-        self._failed(fut, ref)
+    def _done(self, ref: Any, r: _Reply, fut: asyncio.Future[Any]) -> None:
+        self._failed(fut, ref, r)
+        self._finish(r)
 
-    def _failed(self, fut: asyncio.Future[Any], ref: Any) -> bool:
+    def _failed(self, fut: asyncio.Future[Any], ref: Any, r: _Reply) -> bool:
         """Answer a failed operation with an error frame; True if it failed."""
         if fut.cancelled():
             return True
@@ -462,32 +603,35 @@ class Connection:
             return False
         if isinstance(exc, ClientError):
             self.hub.metrics.client_errors += 1
-            self.push(sf.error(exc.code, exc.message, ref, exc.retry_after))
+            self._answer(r, sf.error(exc.code, exc.message, ref, exc.retry_after))
         else:
             log.error("frame handling failed", exc_info=exc)
-            self.push(sf.error("internal_error", "the server failed; retry later", ref))
+            self._answer(r, sf.error("internal_error", "the server failed; retry later", ref))
         return True
 
-    async def _guard(self, coro: Coroutine[Any, Any, Any], ref: Any) -> None:
+    async def _guard(self, coro: Coroutine[Any, Any, Any], ref: Any, r: _Reply) -> None:
         try:
             await coro
         except ClientError as exc:
             self.hub.metrics.client_errors += 1
-            self.push(sf.error(exc.code, exc.message, ref, exc.retry_after))
+            self._answer(r, sf.error(exc.code, exc.message, ref, exc.retry_after))
         except Exception:
             log.exception("frame handling failed")
-            self.push(sf.error("internal_error", "the server failed; retry later", ref))
+            self._answer(r, sf.error("internal_error", "the server failed; retry later", ref))
+        finally:
+            self._finish(r)
 
-    async def _forward(self, p: Principal, frame: Forward, ref: Any) -> None:
+    async def _forward(self, p: Principal, frame: Forward, ref: Any, r: _Reply) -> None:
         pendings = await self.hub.messaging.forward(p.user_id, p.device_id, frame.id, frame.source, list(frame.targets))
         for pending in pendings:
-            self._track_send(pending, ref)
+            r.open += 1
+            pending.add_done_callback(partial(self._sent, ref, r))
 
-    async def _broadcast(self, p: Principal, frame: Broadcast, content: bytes, ref: Any) -> None:
+    async def _broadcast(self, p: Principal, frame: Broadcast, content: bytes, ref: Any, r: _Reply) -> None:
         total, results = await self.hub.messaging.broadcast(p.user_id, p.device_id, frame.id, frame.list_id, content)
-        reached = [{"user_id": u, "conversation_id": r.conversation_id, "seq": r.seq} for u, r in results]
+        reached = [{"user_id": u, "conversation_id": res.conversation_id, "seq": res.seq} for u, res in results]
         # Copies refused by a limit (new chats with strangers, say) are the difference between total and reached.
-        self.push(sf.broadcast_sent(ref, frame.id, frame.list_id, total, reached))
+        self._answer(r, sf.broadcast_sent(ref, frame.id, frame.list_id, total, reached))
 
     async def _hello(self, frame: Hello, ref: Any) -> None:
         if frame.v != PROTOCOL_VERSION:
@@ -585,7 +729,7 @@ class Connection:
         if view.status != "hidden":
             self.send_now(sf.presence(view.user_id, view.status, view.last_seen))
 
-    async def _watch(self, p: Principal, user_ids: tuple[str, ...]) -> None:
+    async def _watch(self, p: Principal, user_ids: tuple[str, ...], r: _Reply) -> None:
         wanted = set(user_ids)
         for user_id in self.watching - wanted:
             await self.hub.bus.unsubscribe(f"presence:{user_id}", self._on_presence_notice)
@@ -594,4 +738,4 @@ class Connection:
         self.watching = wanted
         for user_id in user_ids:
             view = await self.hub.presence.view(p.user_id, user_id)
-            self.push(sf.presence(view.user_id, view.status, view.last_seen))
+            self._answer(r, sf.presence(view.user_id, view.status, view.last_seen))
