@@ -33,8 +33,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from hudhud.app import Hudhud
+    from hudhud.web.edge import EdgeServer, uvicorn_options
     from hudhud.web.server import create_app
-    from hudhud.web.ws import socket_class
 
     settings = _server_settings(args)
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -43,17 +43,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
         create_app(hub),
         host=settings.host,
         port=settings.port,
-        ws=socket_class(hub),  # /v1/ws is served by our own protocol class, not through ASGI (web/ws.py)
-        ws_max_size=settings.max_ws_frame_bytes,
-        # Chat frames are small; compression would cost CPU and tens of KB of memory per connection.
-        ws_per_message_deflate=False,
         ws_ping_interval=30,
         ws_ping_timeout=30,
         loop="uvloop" if sys.platform != "win32" else "asyncio",
-        http="httptools",
         log_level=settings.log_level,
         timeout_graceful_shutdown=10,
         backlog=4096,
+        **uvicorn_options(hub),  # the HTTP edge: protocol classes, timeouts and connection caps (web/edge.py)
     )
     print(
         f"hudhud {__version__} serving on http://{settings.host}:{settings.port} "
@@ -63,7 +59,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from hudhud import runtime
 
     runtime.tune()
-    uvicorn.Server(config).run()
+    EdgeServer(config).run()  # returns after a graceful shutdown (SIGTERM included): exit status 0
     return 0
 
 

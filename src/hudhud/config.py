@@ -51,6 +51,19 @@ class Settings:
     throttled_messages_per_minute: int = 10
     batch_max: int = 512
 
+    # The HTTP edge (web/edge.py). Seconds a client has to send a whole request head, from connecting or from
+    # the previous response; seconds with no byte of a request body the server waits for; seconds an idle
+    # keep-alive connection stays open.
+    http_head_timeout: float = 10.0
+    http_body_timeout: float = 30.0
+    http_keepalive_timeout: float = 5.0
+    # Open connections (WebSockets included) per client address (0: no cap), and in all (0: a little under
+    # the process's open-file limit). Addresses in connection_limit_exempt (comma-separated; a reverse proxy
+    # on this machine connects from loopback) have no per-address cap: the proxy must cap its clients.
+    max_connections_per_address: int = 256
+    max_connections: int = 0
+    connection_limit_exempt: str = "127.0.0.1,::1"
+
     # Media (docs/subsystems/media.md). Size limits per kind, in bytes.
     media_max_image_bytes: int = 16 * 1024 * 1024
     media_max_video_bytes: int = 16 * 1024 * 1024
@@ -104,6 +117,10 @@ class Settings:
     def validate(self) -> None:
         if self.durability not in ("normal", "full"):
             raise ValueError("durability must be 'normal' or 'full'")
+        if min(self.http_head_timeout, self.http_body_timeout, self.http_keepalive_timeout) <= 0:
+            raise ValueError("the http_*_timeout settings are seconds above 0")
+        if self.max_connections < 0 or self.max_connections_per_address < 0:
+            raise ValueError("max_connections and max_connections_per_address are 0 (see docs) or more")
         if self.sms_backend not in ("console", "webhook"):
             raise ValueError("sms_backend must be 'console' or 'webhook'")
         if self.sms_backend == "webhook" and not self.sms_webhook_url:
