@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import sys
 from pathlib import Path
@@ -72,9 +73,11 @@ async def cmd_create_user(args: argparse.Namespace) -> int:
         login = await hub.accounts.create_user(args.phone, args.name or "", args.device_name)
     finally:
         await hub.close()
-    print(
-        f"user_id   {login.user.id}\nphone     {login.user.phone}\ndevice_id {login.device.id}\ntoken     {login.token}"
-    )
+    row = {"user_id": login.user.id, "phone": login.user.phone, "device_id": login.device.id, "token": login.token}
+    if args.json:
+        print(json.dumps(row), flush=True)
+    else:
+        print("\n".join(f"{k:<9} {v}" for k, v in row.items()))
     return 0
 
 
@@ -163,6 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
     cu.add_argument("phone")
     cu.add_argument("--name", default="")
     cu.add_argument("--device-name", default="provisioned")
+    cu.add_argument("--json", action="store_true", help="print one JSON object instead of aligned text")
     _add_server_flags(cu)
     cu.set_defaults(func=cmd_create_user)
     rp = admin_sub.add_parser("reports", help="list reports of users and groups")

@@ -153,9 +153,7 @@ class EdgeProtocol(HttpToolsProtocol):
             self.slot = taken
             self._arm(self.head_timeout, self._head_timed_out)
         elif taken == "address":
-            self._refuse(
-                error_response(429, "too_many_connections", "too many open connections from this address", 1)
-            )
+            self._refuse(error_response(429, "too_many_connections", "too many open connections from this address", 1))
         else:
             self._refuse(error_response(503, "unavailable", "the server is at its connection limit", 1))
 
