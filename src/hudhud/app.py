@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from hudhud.bus import Bus, make_bus
 from hudhud.clock import Clock, SystemClock
 from hudhud.config import Settings
-from hudhud.gateways.sms import ConsoleSms, SmsGateway, WebhookSms
+from hudhud.gateways.sms import ConsoleSms, FileSms, SmsGateway, WebhookSms
 from hudhud.media.s3 import S3MediaStore
 from hudhud.media.store import LocalMediaStore, MediaStore
 from hudhud.services.accounts import AccountService
@@ -70,6 +70,9 @@ class Hudhud:
     def _make_sms(settings: Settings) -> SmsGateway:
         if settings.sms_backend == "webhook":
             return WebhookSms(settings.sms_webhook_url)
+        if settings.sms_backend == "file":
+            log.warning("SMS codes are written to %s, not sent to phones (development only)", settings.sms_path)
+            return FileSms(settings.sms_path)
         return ConsoleSms()
 
     @staticmethod

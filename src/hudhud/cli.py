@@ -22,6 +22,7 @@ def _server_settings(args: argparse.Namespace) -> Settings:
         database_url=getattr(args, "database_url", None),
         durability=getattr(args, "durability", None),
         log_level=getattr(args, "log_level", None),
+        sms_backend=getattr(args, "sms_gateway", None),
     )
 
 
@@ -158,6 +159,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="normal: acknowledged messages survive a crash of the server; full: also power loss",
     )
     serve.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    serve.add_argument(
+        "--sms-gateway",
+        choices=["console", "file", "webhook"],
+        help="how codes leave the server (env HUDHUD_SMS_BACKEND): console prints them, file appends JSON lines "
+        "to HUDHUD_SMS_FILE (default DATA_DIR/sms-codes.jsonl), webhook POSTs them to HUDHUD_SMS_WEBHOOK_URL",
+    )
     serve.set_defaults(func=cmd_serve, sync=True)
 
     admin = sub.add_parser("admin", help="operator commands (run on the server machine)")

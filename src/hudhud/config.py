@@ -24,8 +24,12 @@ class Settings:
     log_level: str = "info"
 
     default_region: str = "EG"
-    sms_backend: str = "console"  # console | webhook
+    # console: codes printed on standard output; file: appended as JSON lines to sms_file (default
+    # data_dir/sms-codes.jsonl); webhook: POSTed to sms_webhook_url (a real provider). Only webhook reaches
+    # phones: the other two are for development, tests and load generators (docs/protocol.md section 2.4).
+    sms_backend: str = "console"
     sms_webhook_url: str = ""
+    sms_file: str = ""
     code_ttl: float = 600.0
     code_max_attempts: int = 5
     code_resend_interval: float = 60.0
@@ -95,6 +99,10 @@ class Settings:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'hudhud.db').as_posix()}"
 
+    @property
+    def sms_path(self) -> Path:
+        return Path(self.sms_file) if self.sms_file else self.data_dir / "sms-codes.jsonl"
+
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
 
@@ -121,8 +129,8 @@ class Settings:
             raise ValueError("the http_*_timeout settings are seconds above 0")
         if self.max_connections < 0 or self.max_connections_per_address < 0:
             raise ValueError("max_connections and max_connections_per_address are 0 (see docs) or more")
-        if self.sms_backend not in ("console", "webhook"):
-            raise ValueError("sms_backend must be 'console' or 'webhook'")
+        if self.sms_backend not in ("console", "webhook", "file"):
+            raise ValueError("sms_backend must be 'console', 'file' or 'webhook'")
         if self.sms_backend == "webhook" and not self.sms_webhook_url:
             raise ValueError("sms_backend=webhook needs sms_webhook_url")
         if not self.effective_database_url.startswith(("sqlite:", "postgresql:", "postgres:")):
