@@ -14,6 +14,7 @@ from hudhud.media.store import LocalMediaStore, MediaStore
 from hudhud.services.accounts import AccountService
 from hudhud.services.broadcasts import BroadcastService
 from hudhud.services.contacts import ContactService
+from hudhud.services.erasure import AccountDeletion
 from hudhud.services.groups import GroupService
 from hudhud.services.media import MediaService
 from hudhud.services.messaging import MessagingService
@@ -63,6 +64,7 @@ class Hudhud:
         self.broadcasts = BroadcastService(self.db, self.clock)
         self.presence = PresenceService(self.db, self.bus, self.clock)
         self.media = MediaService(self.db, self.clock, settings, media_store or self._make_media_store(settings))
+        self.deletion = AccountDeletion(self.db, self.bus, self.clock, self.groups, self.media)
         self.metrics = Metrics()
         self.ready = False
 

@@ -61,7 +61,7 @@ async def test_authentication_comes_before_the_body(server, method, path, body):
 @pytest.mark.parametrize(
     ("method", "path", "allow"),
     [
-        ("TRACE", "/v1/me", "GET, PATCH"),
+        ("TRACE", "/v1/me", "DELETE, GET, PATCH"),
         ("PUT", "/v1/devices/d1", "DELETE"),
         ("PROPFIND", "/v1/contacts", "GET, POST"),
         ("TRACE", "/healthz", "GET"),
@@ -91,3 +91,13 @@ async def test_the_openapi_document_lists_the_error_answers(server):
     upload = doc["paths"]["/v1/media/{media_id}/upload"]["patch"]["responses"]
     assert {"400", "401", "403", "404", "409", "413", "429", "500", "503"} <= set(upload)
     assert "upload_offset_mismatch" in upload["409"]["description"]
+
+
+def test_the_error_table_names_only_routes_that_exist():
+    from hudhud.web import groups_rest, media_rest, rest
+    from hudhud.web.routing import ROUTE_ERRORS
+
+    routers = [rest.router, groups_rest.router, media_rest.router]
+    routes = {f"{m} {r.path}" for router in routers for r in router.routes for m in r.methods}  # type: ignore[attr-defined]
+    operations = {"GET /healthz", "GET /readyz", "GET /metrics"}
+    assert set(ROUTE_ERRORS) == routes | operations

@@ -8,6 +8,7 @@ import orjson
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import Field
 
+from hudhud.errors import InvalidRequest
 from hudhud.protocol import server_frames as sf
 from hudhud.services.messaging import ReceiptView
 from hudhud.store.records import Contact, Message, User
@@ -34,6 +35,10 @@ class VerifyRequest(Body):
 class ProfileUpdate(Body):
     display_name: str | None = Field(default=None, max_length=64)
     about: str | None = Field(default=None, max_length=140)
+
+
+class AccountDelete(Body):
+    phone: str = Field(max_length=32)
 
 
 class PrivacyUpdate(Body):
@@ -113,6 +118,17 @@ async def get_me(p: Auth, h: Hub) -> dict[str, Any]:
 @router.patch("/me", tags=["accounts"])
 async def patch_me(body: ProfileUpdate, p: Auth, h: Hub) -> dict[str, Any]:
     return me_view(await h.accounts.update_profile(p.user_id, body.display_name, body.about))
+
+
+@router.delete("/me", status_code=204, tags=["accounts"])
+async def delete_me(body: AccountDelete, p: Auth, h: Hub) -> Response:
+    """Delete my account and everything only mine (docs/protocol.md section 3.6a). To confirm, the body
+    names the account's phone number."""
+    me = await h.accounts.get_user(p.user_id)
+    if h.accounts.normalize(body.phone) != me.phone:
+        raise InvalidRequest("to delete the account, give its phone number")
+    await h.deletion.delete(p.user_id)
+    return Response(status_code=204)
 
 
 @router.patch("/me/privacy", tags=["accounts"])
@@ -195,6 +211,8 @@ async def conversations(p: Auth, h: Hub) -> dict[str, Any]:
 
         def phone(user_id: str, users: dict[str, User] = s.users, group: bool = group) -> str | None:
             number = users[user_id].phone
+            if not number:  # a deleted account
+                return None
             return None if group and user_id != p.user_id and number not in known else number
 
         out.append(

@@ -73,7 +73,7 @@ ROUTE_ERRORS: dict[str, tuple[str, ...]] = {
     ),
     "GET /v1/me": (),
     "PATCH /v1/me": (),
-    "DELETE /v1/me": (),
+    "DELETE /v1/me": ("invalid_phone",),
     "PATCH /v1/me/privacy": (),
     "GET /v1/devices": (),
     "DELETE /v1/devices/{device_id}": ("not_found",),
