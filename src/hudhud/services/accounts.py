@@ -210,7 +210,9 @@ class AccountService:
 
             for i, login in await self._db.write(op):
                 results[i] = login or Conflict(f"{rows[i][0].strip()} already has an account", code="user_exists")
-        return [r for r in results if r is not None]
+        done = [r for r in results if r is not None]
+        assert len(done) == len(rows)
+        return done
 
     # -- tokens and devices -----------------------------------------------------------------------------------
 
