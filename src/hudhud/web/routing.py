@@ -55,8 +55,8 @@ class Body(BaseModel):
 
 
 # What each route can answer besides success, by error code (the HTTP status comes from ERROR_CODES).
-# Not listed here because HudhudRoute adds them: invalid_request (any route with a parameter or a body),
-# unauthorized, device_revoked and account_suspended (any route that needs a token), and, for every route,
+# Not listed here because HudhudRoute adds them: unauthorized, device_revoked and account_suspended (any route
+# that needs a token), and, for every route, invalid_request (a malformed request, or bad parameters or body),
 # too_many_connections, unavailable (the connection limits) and internal_error.
 ROUTE_ERRORS: dict[str, tuple[str, ...]] = {
     "GET /healthz": (),
@@ -216,9 +216,9 @@ class HudhudRoute(APIRoute):
             if key not in ROUTE_ERRORS:
                 raise LookupError(f"{key}: list the error codes it can answer in web/routing.py ROUTE_ERRORS")
             codes += ROUTE_ERRORS[key]
-        d = self.dependant
-        if d.path_params or d.query_params or d.header_params or d.body_params:
-            codes.insert(0, "invalid_request")
+        # Any request can be malformed HTTP (answered 400 at the edge); a route with parameters or a body
+        # also checks them.
+        codes.insert(0, "invalid_request")
         if needs_auth(self.dependant):
             codes += AUTH_ERRORS
         codes += EDGE_ERRORS
