@@ -25,8 +25,8 @@ from websockets.asyncio.client import ClientConnection, connect
 from hudhud.app import Hudhud
 from hudhud.clock import Clock
 from hudhud.config import Settings
+from hudhud.web.edge import uvicorn_options
 from hudhud.web.server import create_app
-from hudhud.web.ws import socket_class
 
 POSTGRES_URL = os.environ.get("HUDHUD_TEST_POSTGRES_URL", "postgresql://root@127.0.0.1:5432/test")
 
@@ -44,7 +44,8 @@ def free_socket() -> socket.socket:
 async def serve_asgi(app: Any, **kwargs: Any) -> AsyncIterator[str]:
     sock = free_socket()
     port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_level="warning", lifespan="on", ws_per_message_deflate=False, **kwargs)
+    kwargs.setdefault("ws_per_message_deflate", False)
+    config = uvicorn.Config(app, log_level="warning", lifespan="on", **kwargs)
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started:
@@ -249,7 +250,7 @@ async def running_server(
             **overrides,
         )
         hub = Hudhud(settings, clock=clock)
-        async with serve_asgi(create_app(hub), ws=socket_class(hub), ws_max_size=settings.max_ws_frame_bytes) as url:
+        async with serve_asgi(create_app(hub), **uvicorn_options(hub)) as url:
             handle = ServerHandle(url, hub, sms)
             try:
                 yield handle

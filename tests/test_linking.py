@@ -1,4 +1,4 @@
-"""Linking a new device with a pairing code approved by a device already logged in (protocol section 2.4)."""
+"""Linking a new device with a pairing code approved by a device already logged in (protocol section 2.5)."""
 
 from __future__ import annotations
 

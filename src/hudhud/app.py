@@ -8,12 +8,13 @@ from dataclasses import dataclass, field
 from hudhud.bus import Bus, make_bus
 from hudhud.clock import Clock, SystemClock
 from hudhud.config import Settings
-from hudhud.gateways.sms import ConsoleSms, SmsGateway, WebhookSms
+from hudhud.gateways.sms import ConsoleSms, FileSms, SmsGateway, WebhookSms
 from hudhud.media.s3 import S3MediaStore
 from hudhud.media.store import LocalMediaStore, MediaStore
 from hudhud.services.accounts import AccountService
 from hudhud.services.broadcasts import BroadcastService
 from hudhud.services.contacts import ContactService
+from hudhud.services.erasure import AccountDeletion
 from hudhud.services.groups import GroupService
 from hudhud.services.linking import LinkService
 from hudhud.services.media import MediaService
@@ -65,6 +66,7 @@ class Hudhud:
         self.broadcasts = BroadcastService(self.db, self.clock)
         self.presence = PresenceService(self.db, self.bus, self.clock)
         self.media = MediaService(self.db, self.clock, settings, media_store or self._make_media_store(settings))
+        self.deletion = AccountDeletion(self.db, self.bus, self.clock, self.groups, self.media)
         self.metrics = Metrics()
         self.ready = False
 
@@ -72,6 +74,9 @@ class Hudhud:
     def _make_sms(settings: Settings) -> SmsGateway:
         if settings.sms_backend == "webhook":
             return WebhookSms(settings.sms_webhook_url)
+        if settings.sms_backend == "file":
+            log.warning("SMS codes are written to %s, not sent to phones (development only)", settings.sms_path)
+            return FileSms(settings.sms_path)
         return ConsoleSms()
 
     @staticmethod

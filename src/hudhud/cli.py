@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import sys
 from pathlib import Path
@@ -21,6 +22,7 @@ def _server_settings(args: argparse.Namespace) -> Settings:
         database_url=getattr(args, "database_url", None),
         durability=getattr(args, "durability", None),
         log_level=getattr(args, "log_level", None),
+        sms_backend=getattr(args, "sms_gateway", None),
     )
 
 
@@ -33,8 +35,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from hudhud.app import Hudhud
+    from hudhud.web.edge import EdgeServer, uvicorn_options
     from hudhud.web.server import create_app
-    from hudhud.web.ws import socket_class
 
     settings = _server_settings(args)
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -43,17 +45,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
         create_app(hub),
         host=settings.host,
         port=settings.port,
-        ws=socket_class(hub),  # /v1/ws is served by our own protocol class, not through ASGI (web/ws.py)
-        ws_max_size=settings.max_ws_frame_bytes,
-        # Chat frames are small; compression would cost CPU and tens of KB of memory per connection.
-        ws_per_message_deflate=False,
         ws_ping_interval=30,
         ws_ping_timeout=30,
         loop="uvloop" if sys.platform != "win32" else "asyncio",
-        http="httptools",
         log_level=settings.log_level,
         timeout_graceful_shutdown=10,
         backlog=4096,
+        **uvicorn_options(hub),  # the HTTP edge: protocol classes, timeouts and connection caps (web/edge.py)
     )
     print(
         f"hudhud {__version__} serving on http://{settings.host}:{settings.port} "
@@ -63,7 +61,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from hudhud import runtime
 
     runtime.tune()
-    uvicorn.Server(config).run()
+    EdgeServer(config).run()  # returns after a graceful shutdown (SIGTERM included): exit status 0
     return 0
 
 
@@ -76,8 +74,111 @@ async def cmd_create_user(args: argparse.Namespace) -> int:
         login = await hub.accounts.create_user(args.phone, args.name or "", args.device_name)
     finally:
         await hub.close()
+    row = {"user_id": login.user.id, "phone": login.user.phone, "device_id": login.device.id, "token": login.token}
+    if args.json:
+        print(json.dumps(row), flush=True)
+    else:
+        print("\n".join(f"{k:<9} {v}" for k, v in row.items()))
+    return 0
+
+
+def _read_csv(path: str) -> list[tuple[int, str, str]]:
+    """(line number, phone, name) for each row of a `phone,name` file; a first row naming the columns is
+    skipped, and so are blank lines."""
+    import csv
+
+    rows = []
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        for line_no, row in enumerate(csv.reader(f), start=1):
+            cells = [c.strip() for c in row]
+            if not cells or not any(cells):
+                continue
+            if line_no == 1 and cells[0].lower() in ("phone", "number", "phone_number"):
+                continue
+            rows.append((line_no, cells[0], cells[1] if len(cells) > 1 else ""))
+    return rows
+
+
+async def cmd_create_users(args: argparse.Namespace) -> int:
+    from hudhud.app import Hudhud
+    from hudhud.errors import ClientError
+
+    rows = _read_csv(args.file)
+    hub = Hudhud(_server_settings(args))
+    await hub.start()
+    try:
+        results = await hub.accounts.create_users([(phone, name) for _, phone, name in rows], args.device_name)
+    finally:
+        await hub.close()
+    failed = 0
+    for (line_no, raw, _), result in zip(rows, results, strict=True):
+        if isinstance(result, ClientError):
+            failed += 1
+            if args.json:
+                print(
+                    json.dumps(
+                        {"line": line_no, "phone": raw, "error": {"code": result.code, "message": result.message}}
+                    )
+                )
+            else:
+                print(f"line {line_no}: {raw}: error [{result.code}] {result.message}", file=sys.stderr)
+            continue
+        row = {
+            "line": line_no,
+            "user_id": result.user.id,
+            "phone": result.user.phone,
+            "device_id": result.device.id,
+            "token": result.token,
+        }
+        print(json.dumps(row) if args.json else "  ".join(str(v) for v in row.values()))
+    print(f"{len(rows) - failed} accounts created, {failed} rows failed", file=sys.stderr, flush=True)
+    return 1 if failed else 0
+
+
+async def cmd_revoke_device(args: argparse.Namespace) -> int:
+    from hudhud.app import Hudhud
+
+    hub = Hudhud(_server_settings(args))
+    await hub.start()
+    try:
+        user_id = await hub.accounts.revoke_any(args.device_id)
+    finally:
+        await hub.close()
+    print(f"device {args.device_id} of {user_id} logged out")
+    return 0
+
+
+async def cmd_delete_user(args: argparse.Namespace) -> int:
+    from hudhud.app import Hudhud
+    from hudhud.errors import NotFound
+    from hudhud.store import accounts as aq
+
+    if not args.yes:
+        print("error: deleting an account cannot be undone; add --yes", file=sys.stderr)
+        return 2
+    hub = Hudhud(_server_settings(args))
+    await hub.start()
+    try:
+        who = args.user
+        if not who.startswith("u"):
+            user = await hub.db.read(lambda c: aq.get_user_by_phone(c, hub.accounts.normalize(who)))
+            if user is None:
+                raise NotFound(f"no account with the number {who}")
+            who = user.id
+        done = await hub.deletion.delete(who)
+    finally:
+        await hub.close()
+    row = {
+        "user_id": done.user_id,
+        "groups_left": done.groups_left,
+        "media_deleted": done.media_deleted,
+        "media_kept": done.media_kept,
+        "devices_revoked": done.devices_revoked,
+    }
     print(
-        f"user_id   {login.user.id}\nphone     {login.user.phone}\ndevice_id {login.device.id}\ntoken     {login.token}"
+        json.dumps(row)
+        if args.json
+        else f"account {done.user_id} deleted: " + ", ".join(f"{k} {v}" for k, v in list(row.items())[1:])
     )
     return 0
 
@@ -86,25 +187,23 @@ async def cmd_reports(args: argparse.Namespace) -> int:
     import datetime as dt
 
     from hudhud.app import Hudhud
+    from hudhud.store import accounts as aq
 
     hub = Hudhud(_server_settings(args))
     await hub.start()
     try:
         reports = await hub.safety.reports(include_closed=args.all)
-        users = {}
-        for r in reports:
-            for uid in (r.reporter_id, r.target_user_id):
-                if uid and uid not in users:
-                    users[uid] = await hub.accounts.get_user(uid)
+        ids = {uid for r in reports for uid in (r.reporter_id, r.target_user_id) if uid}
+        users = await hub.db.read(lambda c: aq.get_users(c, ids))  # deleted accounts included
     finally:
         await hub.close()
     if not reports:
         print("no open reports")
     for r in reports:
         when = dt.datetime.fromtimestamp(r.created_at, dt.UTC).strftime("%Y-%m-%d %H:%M")
-        target = users[r.target_user_id].phone + f" ({r.target_user_id})" if r.target_user_id else "-"
+        target = (users[r.target_user_id].phone or "deleted") + f" ({r.target_user_id})" if r.target_user_id else "-"
         print(
-            f"{r.id}  {when}  [{r.status}]  by {users[r.reporter_id].phone}  against {target}"
+            f"{r.id}  {when}  [{r.status}]  by {users[r.reporter_id].phone or r.reporter_id}  against {target}"
             f"  chat {r.conversation_id or '-'}"
         )
         if r.reason:
@@ -159,6 +258,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="normal: acknowledged messages survive a crash of the server; full: also power loss",
     )
     serve.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    serve.add_argument(
+        "--sms-gateway",
+        choices=["console", "file", "webhook"],
+        help="how codes leave the server (env HUDHUD_SMS_BACKEND): console prints them, file appends JSON lines "
+        "to HUDHUD_SMS_FILE (default DATA_DIR/sms-codes.jsonl), webhook POSTs them to HUDHUD_SMS_WEBHOOK_URL",
+    )
     serve.set_defaults(func=cmd_serve, sync=True)
 
     admin = sub.add_parser("admin", help="operator commands (run on the server machine)")
@@ -167,8 +272,33 @@ def build_parser() -> argparse.ArgumentParser:
     cu.add_argument("phone")
     cu.add_argument("--name", default="")
     cu.add_argument("--device-name", default="provisioned")
+    cu.add_argument("--json", action="store_true", help="print one JSON object instead of aligned text")
     _add_server_flags(cu)
     cu.set_defaults(func=cmd_create_user)
+    cus = admin_sub.add_parser(
+        "create-users",
+        help="create many accounts from a CSV file of phone,name rows (a header row is optional)",
+        description="Create an account and a device token for each row; rows that fail are reported and "
+        "skipped. Prints one line per account (--json: one JSON object per line, errors included); exit "
+        "status 1 if any row failed.",
+    )
+    cus.add_argument("file", help="CSV file: phone,name per line")
+    cus.add_argument("--device-name", default="provisioned")
+    cus.add_argument("--json", action="store_true", help="JSON lines instead of text")
+    _add_server_flags(cus)
+    cus.set_defaults(func=cmd_create_users)
+    rd = admin_sub.add_parser("revoke-device", help="log a device out (its token stops working)")
+    rd.add_argument("device_id")
+    _add_server_flags(rd)
+    rd.set_defaults(func=cmd_revoke_device)
+    du = admin_sub.add_parser(
+        "delete-user", help="delete an account and everything only its own (docs/protocol.md section 3.6a)"
+    )
+    du.add_argument("user", help="user id or phone number")
+    du.add_argument("--yes", action="store_true", help="yes, delete it: this cannot be undone")
+    du.add_argument("--json", action="store_true", help="print what was deleted as one JSON object")
+    _add_server_flags(du)
+    du.set_defaults(func=cmd_delete_user)
     rp = admin_sub.add_parser("reports", help="list reports of users and groups")
     rp.add_argument("--all", action="store_true", help="include closed reports")
     _add_server_flags(rp)
@@ -197,7 +327,10 @@ def build_parser() -> argparse.ArgumentParser:
     except ImportError:  # pragma: no cover - the client package is part of every install
         commands = None  # type: ignore[assignment]
     if commands is not None:
+        from hudhud.client import account_commands
+
         commands.register(sub, common)
+        account_commands.register(sub, common)
     return parser
 
 

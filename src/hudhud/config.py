@@ -24,8 +24,12 @@ class Settings:
     log_level: str = "info"
 
     default_region: str = "EG"
-    sms_backend: str = "console"  # console | webhook
+    # console: codes printed on standard output; file: appended as JSON lines to sms_file (default
+    # data_dir/sms-codes.jsonl); webhook: POSTed to sms_webhook_url (a real provider). Only webhook reaches
+    # phones: the other two are for development, tests and load generators (docs/protocol.md section 2.4).
+    sms_backend: str = "console"
     sms_webhook_url: str = ""
+    sms_file: str = ""
     code_ttl: float = 600.0
     code_max_attempts: int = 5
     code_resend_interval: float = 60.0
@@ -33,7 +37,7 @@ class Settings:
     code_max_per_ip_hour: int = 20
 
     max_devices: int = 5
-    # Linking a device with a pairing code (docs/protocol.md section 2.4).
+    # Linking a device with a pairing code (docs/protocol.md section 2.5).
     link_request_ttl: float = 300.0
     link_requests_per_ip_hour: int = 30
     link_misses_per_day: int = 20  # wrong pairing codes an account may try in a UTC day
@@ -63,6 +67,19 @@ class Settings:
     throttle_duration: float = 24 * 3600
     throttled_messages_per_minute: int = 10
     batch_max: int = 512
+
+    # The HTTP edge (web/edge.py). Seconds a client has to send a whole request head, from connecting or from
+    # the previous response; seconds with no byte of a request body the server waits for; seconds an idle
+    # keep-alive connection stays open.
+    http_head_timeout: float = 10.0
+    http_body_timeout: float = 30.0
+    http_keepalive_timeout: float = 5.0
+    # Open connections (WebSockets included) per client address (0: no cap), and in all (0: a little under
+    # the process's open-file limit). Addresses in connection_limit_exempt (comma-separated; a reverse proxy
+    # on this machine connects from loopback) have no per-address cap: the proxy must cap its clients.
+    max_connections_per_address: int = 256
+    max_connections: int = 0
+    connection_limit_exempt: str = "127.0.0.1,::1"
 
     # Media (docs/subsystems/media.md). Size limits per kind, in bytes.
     media_max_image_bytes: int = 16 * 1024 * 1024
@@ -95,6 +112,10 @@ class Settings:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'hudhud.db').as_posix()}"
 
+    @property
+    def sms_path(self) -> Path:
+        return Path(self.sms_file) if self.sms_file else self.data_dir / "sms-codes.jsonl"
+
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
 
@@ -117,8 +138,12 @@ class Settings:
     def validate(self) -> None:
         if self.durability not in ("normal", "full"):
             raise ValueError("durability must be 'normal' or 'full'")
-        if self.sms_backend not in ("console", "webhook"):
-            raise ValueError("sms_backend must be 'console' or 'webhook'")
+        if min(self.http_head_timeout, self.http_body_timeout, self.http_keepalive_timeout) <= 0:
+            raise ValueError("the http_*_timeout settings are seconds above 0")
+        if self.max_connections < 0 or self.max_connections_per_address < 0:
+            raise ValueError("max_connections and max_connections_per_address are 0 (see docs) or more")
+        if self.sms_backend not in ("console", "webhook", "file"):
+            raise ValueError("sms_backend must be 'console', 'file' or 'webhook'")
         if self.sms_backend == "webhook" and not self.sms_webhook_url:
             raise ValueError("sms_backend=webhook needs sms_webhook_url")
         if not self.effective_database_url.startswith(("sqlite:", "postgresql:", "postgres:")):

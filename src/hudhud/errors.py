@@ -92,6 +92,7 @@ ERROR_CODES: dict[str, int] = {
     "code_expired": 400,
     "code_attempts_exceeded": 429,
     "rate_limited": 429,
+    "too_many_connections": 429,
     "discovery_budget_exceeded": 429,
     "unauthorized": 401,
     "device_revoked": 401,

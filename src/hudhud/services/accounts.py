@@ -169,6 +169,50 @@ class AccountService:
 
         return await self._db.write(op)
 
+    async def create_users(
+        self, rows: list[tuple[str, str]], device_name: str = "provisioned", batch: int = 500
+    ) -> list[Login | ClientError]:
+        """Operator provisioning of many accounts: for each (phone, name), a Login or the error that row met
+        (an invalid number, a number that has an account or appears earlier in `rows`). One write per
+        `batch` rows; a bad row does not stop the others."""
+        results: list[Login | ClientError | None] = [None] * len(rows)
+        todo: list[tuple[int, str, str]] = []
+        seen: set[str] = set()
+        for i, (raw, name) in enumerate(rows):
+            try:
+                number = self.normalize(raw)
+            except ClientError as exc:
+                results[i] = exc
+                continue
+            if number in seen:
+                results[i] = Conflict(f"{number} appears more than once", code="user_exists")
+                continue
+            seen.add(number)
+            todo.append((i, number, name))
+        for start in range(0, len(todo), batch):
+            chunk = todo[start : start + batch]
+            now = self._clock.now()
+
+            def op(
+                conn: Connection, chunk: list[tuple[int, str, str]] = chunk, now: float = now
+            ) -> list[tuple[int, Login | None]]:
+                out: list[tuple[int, Login | None]] = []
+                for i, number, name in chunk:
+                    if q.get_user_by_phone(conn, number) is not None:
+                        out.append((i, None))
+                        continue
+                    user_id, token = ids.new_id("u"), ids.new_token()
+                    q.insert_user(conn, user_id, number, name[:64], now)
+                    user = User(user_id, number, name[:64], "", now, True, "contacts", None)
+                    out.append((i, Login(user, self._add_device(conn, user_id, device_name, token, now), token, True)))
+                return out
+
+            for i, login in await self._db.write(op):
+                results[i] = login or Conflict(f"{rows[i][0].strip()} already has an account", code="user_exists")
+        done = [r for r in results if r is not None]
+        assert len(done) == len(rows)
+        return done
+
     # -- tokens and devices -----------------------------------------------------------------------------------
 
     async def authenticate(self, token: str) -> Principal:
@@ -215,6 +259,15 @@ class AccountService:
     async def devices(self, user_id: str) -> list[Device]:
         return await self._db.read(lambda c: q.active_devices(c, user_id))
 
+    async def revoke_any(self, device_id: str) -> str:
+        """An operator logs a device out, whoever's it is; returns its user."""
+        now = self._clock.now()
+        user_id = await self._db.write(lambda c: q.revoke_device_by_id(c, device_id, now))
+        if user_id is None:
+            raise NotFound("no such active device")
+        await self._bus.publish(f"user:{user_id}", {"t": "revoked", "d": device_id})
+        return user_id
+
     async def revoke(self, user_id: str, device_id: str) -> None:
         now = self._clock.now()
         if not await self._db.write(lambda c: q.revoke_device(c, user_id, device_id, now)):
@@ -235,7 +288,7 @@ class AccountService:
 
         def op(conn: Connection) -> Profile | None:
             found = q.get_users(conn, [viewer_id, user_id])
-            if user_id not in found or viewer_id not in found:
+            if user_id not in found or viewer_id not in found or found[user_id].status == q.DELETED:
                 return None
             return profiles_for(conn, found[viewer_id], [found[user_id]])[user_id]
 

@@ -50,7 +50,7 @@ def profiles_for(conn: Connection, viewer: User, people: Iterable[User]) -> dict
         shown = uid == viewer.id or u.phone in saved or (not blocked and chosen)
         out[uid] = Profile(
             uid,
-            u.phone if shown else None,
+            u.phone if shown and u.phone else None,  # a deleted account has no number
             "" if blocked else u.display_name,
             "" if blocked else u.about,
         )

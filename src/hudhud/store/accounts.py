@@ -10,19 +10,31 @@ from sqlalchemy import Connection, and_, bindparam, delete, func, insert, select
 from hudhud.store import sql
 from hudhud.store.records import CodeRow, Contact, Device, User
 from hudhud.store.schema import (
+    blocks,
+    broadcast_lists,
+    broadcast_members,
     code_sends,
     contacts,
+    conversations,
+    daily_counters,
+    device_cursors,
     devices,
     discovery_usage,
+    invitations,
+    join_requests,
+    members,
+    messages,
     users,
     verification_codes,
 )
+
+DELETED = "deleted"  # users.status of an erased account: the row stays as the author of what others keep
 
 
 def _user(row: Any) -> User:
     return User(
         row.id,
-        row.phone,
+        "" if row.status == DELETED else row.phone,
         row.display_name,
         row.about,
         row.created_at,
@@ -45,12 +57,12 @@ def _device(row: Any) -> Device:
 def get_user(conn: Connection, user_id: str) -> User | None:
     stmt = sql.prepared(conn, "get_user", lambda _: select(users).where(users.c.id == bindparam("u")), ["u"])
     rows = sql.run(conn, stmt, {"u": user_id})
-    return _user(rows[0]) if rows else None
+    return _user(rows[0]) if rows and rows[0].status != DELETED else None
 
 
 def get_user_by_phone(conn: Connection, phone: str) -> User | None:
     row = (conn.execute(select(users).where(users.c.phone == phone))).first()
-    return _user(row) if row else None
+    return _user(row) if row and row.status != DELETED else None
 
 
 def get_users(conn: Connection, user_ids: Iterable[str]) -> dict[str, User]:
@@ -94,6 +106,96 @@ def revoke_device(conn: Connection, user_id: str, device_id: str, now: float) ->
         .values(revoked_at=now)
     )
     return (res.rowcount or 0) > 0
+
+
+def revoke_device_by_id(conn: Connection, device_id: str, now: float) -> str | None:
+    """Revoke a device whoever it belongs to (an operator's action); its user, or None if there is no such
+    active device."""
+    row = conn.execute(select(devices.c.user_id).where(devices.c.id == device_id, devices.c.revoked_at.is_(None)))
+    user_id = row.scalar()
+    if user_id is not None:
+        conn.execute(update(devices).where(devices.c.id == device_id).values(revoked_at=now))
+    return user_id
+
+
+def current_groups(conn: Connection, user_id: str) -> list[str]:
+    """The groups the user is a current member of."""
+    rows = conn.execute(
+        select(members.c.conversation_id)
+        .join(conversations, conversations.c.id == members.c.conversation_id)
+        .where(members.c.user_id == user_id, members.c.left_seq.is_(None), conversations.c.kind == "group")
+    )
+    return [r[0] for r in rows]
+
+
+def erase_user(conn: Connection, user_id: str, now: float) -> list[str]:
+    """Everything of an account that is only its own, in one transaction: devices revoked, address book,
+    blocks (both ways), broadcast lists (its own, and its place in others'), join requests, pending
+    invitations (sent and received), counters, a pending code; the profile blanked and the number released.
+    The users row stays, marked deleted, as the sender of the messages others keep. Returns the devices that
+    were active (their connections are to be closed)."""
+    user = conn.execute(select(users.c.phone, users.c.status).where(users.c.id == user_id)).first()
+    if user is None or user.status == DELETED:
+        return []
+    active = [
+        r[0]
+        for r in conn.execute(select(devices.c.id).where(devices.c.user_id == user_id, devices.c.revoked_at.is_(None)))
+    ]
+    conn.execute(
+        update(devices).where(devices.c.user_id == user_id, devices.c.revoked_at.is_(None)).values(revoked_at=now)
+    )
+    conn.execute(delete(contacts).where(contacts.c.owner_id == user_id))
+    conn.execute(delete(blocks).where((blocks.c.blocker_id == user_id) | (blocks.c.blocked_id == user_id)))
+    own_lists = select(broadcast_lists.c.id).where(broadcast_lists.c.owner_id == user_id).scalar_subquery()
+    conn.execute(
+        delete(broadcast_members).where(
+            (broadcast_members.c.user_id == user_id) | broadcast_members.c.list_id.in_(own_lists)
+        )
+    )
+    conn.execute(delete(broadcast_lists).where(broadcast_lists.c.owner_id == user_id))
+    conn.execute(delete(join_requests).where(join_requests.c.user_id == user_id))
+    conn.execute(
+        update(invitations)
+        .where(
+            (invitations.c.inviter_id == user_id) | (invitations.c.invitee_id == user_id),
+            invitations.c.status == "pending",
+        )
+        .values(status="revoked")
+    )
+    conn.execute(delete(discovery_usage).where(discovery_usage.c.user_id == user_id))
+    conn.execute(delete(daily_counters).where(daily_counters.c.user_id == user_id))
+    conn.execute(delete(verification_codes).where(verification_codes.c.phone == user.phone))
+    # The inbox (the server's notices to this user alone) goes whole; so do the devices' sync positions.
+    inbox = (
+        select(conversations.c.id)
+        .join(members, members.c.conversation_id == conversations.c.id)
+        .where(conversations.c.kind == "inbox", members.c.user_id == user_id)
+    )
+    inboxes = [r[0] for r in conn.execute(inbox)]
+    own_devices = select(devices.c.id).where(devices.c.user_id == user_id).scalar_subquery()
+    conn.execute(
+        delete(device_cursors).where(
+            device_cursors.c.device_id.in_(own_devices) | device_cursors.c.conversation_id.in_(inboxes)
+        )
+    )
+    if inboxes:
+        conn.execute(delete(messages).where(messages.c.conversation_id.in_(inboxes)))
+        conn.execute(delete(members).where(members.c.conversation_id.in_(inboxes)))
+        conn.execute(delete(conversations).where(conversations.c.id.in_(inboxes)))
+    conn.execute(
+        update(users)
+        .where(users.c.id == user_id)
+        .values(
+            phone=f"{DELETED}:{user_id}",  # unique, and never a number: the real one can sign up afresh
+            display_name="",
+            about="",
+            status=DELETED,
+            last_seen_at=None,
+            throttled_until=None,
+            warnings=0,
+        )
+    )
+    return active
 
 
 def touch_devices(conn: Connection, when: dict[str, float]) -> None:

@@ -237,6 +237,11 @@ def media_of_message(conn: Connection, conv_id: str, seq: int) -> list[str]:
     return [r[0] for r in rows]
 
 
+def owned(conn: Connection, owner_id: str) -> list[str]:
+    """Every media (finished or not) this user uploaded."""
+    return [r[0] for r in conn.execute(select(media.c.id).where(media.c.owner_id == owner_id))]
+
+
 def is_referenced(conn: Connection, media_id: str) -> bool:
     return bool(conn.execute(select(exists().where(message_media.c.media_id == media_id))).scalar())
 

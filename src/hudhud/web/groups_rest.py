@@ -5,54 +5,54 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Response
-from pydantic import BaseModel, Field
+from pydantic import Field
 
-from hudhud.web.rest import Auth, Hub
+from hudhud.web.routing import Auth, Body, Hub, HudhudRoute
 
-router = APIRouter(prefix="/v1")
+router = APIRouter(prefix="/v1", route_class=HudhudRoute)
 
 
-class GroupCreate(BaseModel):
+class GroupCreate(Body):
     subject: str = Field(max_length=100)
     description: str = Field(default="", max_length=512)
     members: list[str] = Field(default_factory=list, max_length=1024)
 
 
-class GroupInfo(BaseModel):
+class GroupInfo(Body):
     subject: str | None = Field(default=None, max_length=100)
     description: str | None = Field(default=None, max_length=512)
 
 
-class GroupSettings(BaseModel):
+class GroupSettings(Body):
     only_admins_send: bool | None = None
     only_admins_edit: bool | None = None
     approve_joins: bool | None = None
 
 
-class Members(BaseModel):
+class Members(Body):
     user_ids: list[str] = Field(max_length=1024)
 
 
-class Leave(BaseModel):
+class Leave(Body):
     report: bool = False
     reason: str = Field(default="", max_length=1000)
 
 
-class LinkCreate(BaseModel):
+class LinkCreate(Body):
     expires_in: float | None = None
     max_uses: int | None = None
 
 
-class Join(BaseModel):
+class Join(Body):
     code: str = Field(max_length=64)
 
 
-class BlockBody(BaseModel):
+class BlockBody(Body):
     user_id: str = Field(max_length=64)
     report: bool = False
 
 
-class ReportBody(BaseModel):
+class ReportBody(Body):
     user_id: str | None = Field(default=None, max_length=64)
     conversation_id: str | None = Field(default=None, max_length=64)
     reason: str = Field(default="", max_length=1000)
@@ -60,12 +60,12 @@ class ReportBody(BaseModel):
     block: bool = False
 
 
-class BroadcastList(BaseModel):
+class BroadcastList(Body):
     name: str = Field(max_length=100)
     members: list[str] = Field(max_length=256)
 
 
-class BroadcastMembers(BaseModel):
+class BroadcastMembers(Body):
     members: list[str] = Field(max_length=256)
 
 

@@ -1,27 +1,32 @@
-"""REST endpoints for linking a new device with a pairing code (docs/protocol.md section 2.4)."""
+"""REST endpoints for linking a new device with a pairing code (docs/protocol.md section 2.5)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
-from pydantic import BaseModel, Field
+from pydantic import Field
 
-from hudhud.web.rest import Auth, Hub
+from hudhud.web.routing import Auth, Body, Hub, HudhudRoute
 
-router = APIRouter(prefix="/v1")
+router = APIRouter(prefix="/v1", route_class=HudhudRoute)
 
 
-class LinkRequestIn(BaseModel):
+class LinkRequestIn(Body):
     device_name: str = Field(default="", max_length=64)
 
 
-class LinkClaim(BaseModel):
+class LinkClaim(Body):
     secret: str = Field(max_length=128)
 
 
-class LinkApprove(BaseModel):
+class LinkApprove(Body):
     code: str = Field(max_length=32)
+
+
+PENDING: dict[int | str, dict[str, Any]] = {
+    202: {"description": 'Not approved yet: `{"status": "pending"}`; ask again in a second or two'}
+}
 
 
 @router.post("/link/requests", status_code=201, tags=["devices"])
@@ -38,7 +43,7 @@ async def create_link_request(body: LinkRequestIn, request: Request, h: Hub) -> 
     }
 
 
-@router.post("/link/requests/{request_id}/claim", tags=["devices"])
+@router.post("/link/requests/{request_id}/claim", tags=["devices"], responses=PENDING)
 async def claim_link(request_id: str, body: LinkClaim, response: Response, h: Hub) -> dict[str, Any]:
     """Collect the token once the code was approved: 202 while it waits, 200 with the token once (single use)."""
     linked = await h.linking.claim(request_id, body.secret)

@@ -14,19 +14,19 @@ from urllib.parse import quote
 import orjson
 from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, Field
+from pydantic import Field
 from starlette.requests import ClientDisconnect
 
 from hudhud.app import Hudhud
 from hudhud.errors import ClientError, InvalidRequest
 from hudhud.services.media import MediaTooLarge, media_view
 from hudhud.store.records import MediaRecord
-from hudhud.web.rest import Auth, Hub, principal
+from hudhud.web.routing import Auth, Body, Hub, HudhudRoute, principal
 
-router = APIRouter(prefix="/v1")
+router = APIRouter(prefix="/v1", route_class=HudhudRoute)
 
 
-class MediaCreate(BaseModel):
+class MediaCreate(Body):
     kind: Literal["image", "video", "voice", "audio", "document"]
     size: int = Field(ge=1)
     sha256: str = Field(min_length=64, max_length=64)
@@ -35,7 +35,7 @@ class MediaCreate(BaseModel):
     encrypted: bool = False
 
 
-class UrlRequest(BaseModel):
+class UrlRequest(Body):
     thumbnail: bool = False
     expires_in: float = Field(default=3600.0, gt=0)
 

@@ -5,56 +5,44 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 import orjson
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
-from pydantic import BaseModel, Field
+from fastapi import APIRouter, Query, Request, Response
+from pydantic import Field
 
-from hudhud.app import Hudhud
-from hudhud.errors import Unauthorized
+from hudhud.errors import InvalidRequest
 from hudhud.protocol import server_frames as sf
-from hudhud.services.accounts import Principal
 from hudhud.services.messaging import ReceiptView
 from hudhud.services.visibility import Profile
 from hudhud.store.records import Contact, Message, User
+from hudhud.web.routing import Auth, Body, Hub, HudhudRoute, hub, principal
 
-router = APIRouter(prefix="/v1")
+router = APIRouter(prefix="/v1", route_class=HudhudRoute)
 
-
-def hub(request: Request) -> Hudhud:
-    h: Hudhud = request.app.state.hudhud
-    return h
-
-
-Hub = Annotated[Hudhud, Depends(hub)]
-
-
-async def principal(request: Request, authorization: Annotated[str | None, Header()] = None) -> Principal:
-    if not authorization or not authorization.lower().startswith("bearer "):
-        raise Unauthorized("missing bearer token")
-    return await hub(request).accounts.authenticate(authorization[7:].strip())
-
-
-Auth = Annotated[Principal, Depends(principal)]
+__all__ = ["Auth", "Hub", "hub", "principal", "router"]
 
 
 # -- bodies ---------------------------------------------------------------------------------------------------
 
 
-class CodeRequest(BaseModel):
+class CodeRequest(Body):
     phone: str = Field(max_length=32)
 
 
-class VerifyRequest(BaseModel):
+class VerifyRequest(Body):
     phone: str = Field(max_length=32)
     code: str = Field(max_length=16)
     device_name: str = Field(default="", max_length=64)
 
 
-class ProfileUpdate(BaseModel):
+class ProfileUpdate(Body):
     display_name: str | None = Field(default=None, max_length=64)
     about: str | None = Field(default=None, max_length=140)
 
 
-class PrivacyUpdate(BaseModel):
+class AccountDelete(Body):
+    phone: str = Field(max_length=32)
+
+
+class PrivacyUpdate(Body):
     read_receipts: bool | None = None
     last_seen: Literal["everyone", "contacts", "nobody"] | None = None
     group_add: Literal["everyone", "contacts", "nobody"] | None = None
@@ -62,12 +50,12 @@ class PrivacyUpdate(BaseModel):
     group_invites: Literal["everyone", "contacts"] | None = None
 
 
-class ContactIn(BaseModel):
+class ContactIn(Body):
     phone: str = Field(max_length=32)
     name: str = Field(default="", max_length=64)
 
 
-class ContactsAdd(BaseModel):
+class ContactsAdd(Body):
     contacts: list[ContactIn] = Field(max_length=1000)
 
 
@@ -135,6 +123,17 @@ async def get_me(p: Auth, h: Hub) -> dict[str, Any]:
 @router.patch("/me", tags=["accounts"])
 async def patch_me(body: ProfileUpdate, p: Auth, h: Hub) -> dict[str, Any]:
     return me_view(await h.accounts.update_profile(p.user_id, body.display_name, body.about))
+
+
+@router.delete("/me", status_code=204, tags=["accounts"])
+async def delete_me(body: AccountDelete, p: Auth, h: Hub) -> Response:
+    """Delete my account and everything only mine (docs/protocol.md section 3.6a). To confirm, the body
+    names the account's phone number."""
+    me = await h.accounts.get_user(p.user_id)
+    if h.accounts.normalize(body.phone) != me.phone:
+        raise InvalidRequest("to delete the account, give its phone number")
+    await h.deletion.delete(p.user_id)
+    return Response(status_code=204)
 
 
 @router.patch("/me/privacy", tags=["accounts"])

@@ -12,11 +12,13 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from hudhud import __version__
 from hudhud.app import Hudhud
 from hudhud.errors import ClientError
 from hudhud.web import groups_rest, link_rest, media_rest, rest
+from hudhud.web.routing import ERROR_SCHEMA, HudhudRoute, finish_openapi
 
 log = logging.getLogger("hudhud.web")
 
@@ -39,6 +41,7 @@ def create_app(hub: Hudhud, *, manage_lifecycle: bool = True) -> FastAPI:
         description="Self-hostable messenger. Real-time messaging is on the WebSocket at /v1/ws; see docs/protocol.md.",
     )
     app.state.hudhud = hub
+    app.router.route_class = HudhudRoute  # the operations endpoints below, like every REST route
     app.include_router(rest.router)
     app.include_router(groups_rest.router)
     app.include_router(media_rest.router)
@@ -60,9 +63,15 @@ def create_app(hub: Hudhud, *, manage_lifecycle: bool = True) -> FastAPI:
         return JSONResponse({"error": {"code": "invalid_request", "message": message}}, status_code=400)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "invalid_request")
-        return JSONResponse({"error": {"code": code, "message": str(exc.detail)}}, status_code=exc.status_code)
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            # Starlette names only the methods of the first route on the path; several routes share most paths.
+            headers["Allow"] = ", ".join(allowed_methods(app, request))
+        return JSONResponse(
+            {"error": {"code": code, "message": str(exc.detail)}}, status_code=exc.status_code, headers=headers
+        )
 
     @app.exception_handler(Exception)
     async def internal_error(_: Request, exc: Exception) -> JSONResponse:
@@ -74,7 +83,13 @@ def create_app(hub: Hudhud, *, manage_lifecycle: bool = True) -> FastAPI:
         """The process is up."""
         return {"status": "ok", "version": __version__}
 
-    @app.get("/readyz", tags=["operations"])
+    not_ready = {"type": "object", "properties": {"status": {"type": "string"}, "detail": {"type": "string"}}}
+    ready_503 = {
+        "description": 'Not ready (`{"status": "starting"}` or `"database unavailable"`), or the connection limit',
+        "content": {"application/json": {"schema": {"anyOf": [not_ready, ERROR_SCHEMA]}}},
+    }
+
+    @app.get("/readyz", tags=["operations"], responses={503: ready_503})
     async def readyz() -> JSONResponse:
         """The node can serve: started, and its database answers."""
         if not hub.ready:
@@ -105,4 +120,22 @@ def create_app(hub: Hudhud, *, manage_lifecycle: bool = True) -> FastAPI:
         ]
         return "\n".join(lines) + "\n"
 
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = finish_openapi(FastAPI.openapi(app))
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     return app
+
+
+HTTP_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
+
+
+def allowed_methods(app: FastAPI, request: Request) -> list[str]:
+    """Every method some route serves at the request's path."""
+    return [
+        method
+        for method in HTTP_METHODS
+        if any(route.matches({**request.scope, "method": method})[0] == Match.FULL for route in app.router.routes)
+    ]
