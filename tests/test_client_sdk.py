@@ -28,6 +28,7 @@ from hudhud.client.sdk import (
     SendFailed,
     Sent,
     StateChanged,
+    SyncedEvent,
     TicksChanged,
     TypingUpdate,
     backoff_delay,
@@ -465,3 +466,36 @@ async def test_error_retry_after_delays_the_next_attempt(tmp_path: Path) -> None
         gaps = [b - a for a, b in itertools.pairwise(attempts)]
         assert all(g >= 0.5 for g in gaps[:2]), gaps
         assert all(r is not None and r >= 0.5 for r in retries[:2])
+
+
+async def test_the_cursor_moves_past_a_permanent_gap_without_a_reconnect(server: Any, tmp_path: Path) -> None:
+    """Badr has blocked Alice: her message is withheld from him for good, a gap in his seqs. The next message
+    he receives live (from his other device) is acked at its own seq, not held back below the gap."""
+    from hudhud.store import messages as mq
+
+    alice = await server.make_user(ALICE, "Alice")
+    bob = await server.make_user(BOB, "Bob")
+    login_profile(tmp_path / "bob", server.url, BOB, bob)
+    a = await server.client(alice[2])
+    conv = (await a.send_text("before the block", to=bob[0]))["conversation_id"]
+    async with server.http(bob[2]) as c:
+        assert (await c.post("/v1/blocks", json={"user_id": alice[0]})).status_code == 204
+    async with fast_client(tmp_path / "bob") as b:
+        stream = b.events()
+        b.start()
+        await next_event(stream, lambda e: isinstance(e, SyncedEvent))
+        withheld = await a.send_text("you cannot see this", conversation_id=conv)  # seq 2: never for Bob
+        _, other_token = await server.add_device(BOB, "tablet")
+        tablet = await server.client(other_token)
+        later = await tablet.send_text("from my tablet", conversation_id=conv)  # seq 3
+        assert later["seq"] == withheld["seq"] + 1
+        await next_event(stream, lambda e: isinstance(e, Delivered) and e.message.seq == later["seq"])
+
+        def cursor() -> int:
+            return server.hub.db.read(lambda c: mq.resume_position(c, bob[1], bob[0], conv))
+
+        for _ in range(250):  # the ack goes out within the client's batching delay
+            if (await cursor())[0] >= later["seq"]:
+                break
+            await asyncio.sleep(0.02)
+        assert (await cursor())[0] == later["seq"]

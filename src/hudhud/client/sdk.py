@@ -12,11 +12,13 @@ Guarantees, and how they are kept:
 * Receiving is exactly once, in order. The server resends everything after the device's acknowledged
   cursor on every connection. The client keeps, per conversation, a contiguous watermark (every seq at or
   below it was handed to the application or is this device's own message) plus every message above it in
-  its cache; a delivery at or below the watermark, or already cached, is a duplicate and is dropped. Only
-  the watermark is acked, after it was committed locally, so a crash never acks something unrecorded.
-  The server sends each conversation in seq order and skips this device's own messages, so a gap above
-  the watermark is our own message whose `sent` is still on its way (it fills the gap when it arrives);
-  at `synced` the server has sent everything committed before, so gaps left then are jumped over.
+  its cache; a delivery at or below the watermark, or already cached, is a duplicate and is dropped. The
+  server sends each conversation in seq order and skips for good what this device will never get (its own
+  messages, seqs outside a membership window, withheld ones), so the client acks the seq of the last
+  delivery it has committed locally (docs/protocol.md section 6.3): a crash never acks something
+  unrecorded, and a permanent gap never holds the cursor back. In the local watermark a gap above it is our
+  own message whose `sent` is still on its way (it fills the gap when it arrives) or a seq this device will
+  never get; at `synced` the server has sent everything committed before, so gaps left then are jumped over.
 * Reconnects are automatic: exponential backoff with full jitter (a random delay between 0 and
   min(cap, base·2^attempt)), never shorter than a server's `retry_after`. The attempt counter resets only
   after a connection stayed up and synced for a while, so a server that accepts and drops at once is not
@@ -1389,7 +1391,8 @@ class HudhudClient:
             self._emit(Delivered(env))
             if env.sender_user_id == self.store.user_id and not env.system:
                 self._emit_ticks(self.store.refresh_ticks(env.conversation_id, env.sender_user_id))
-        self._schedule_ack(env.conversation_id, cur)
+        # Stored (or already had): everything this device will get below it has arrived (section 6.3).
+        self._schedule_ack(env.conversation_id, max(cur, env.seq))
 
     def _note_system(self, env: Envelope) -> None:
         """Keep the cached kind and subject of a chat in step with the system messages that change them."""
