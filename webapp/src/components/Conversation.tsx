@@ -1,0 +1,88 @@
+import { useComputed } from "@preact/signals";
+import { useEffect, useLayoutEffect, useRef, useState } from "preact/hooks";
+import { formatDay, t } from "../i18n";
+import type { Chat, ChatStore } from "../state/chats";
+import { bubbles, sameDay, withDays } from "../state/projection";
+import { Bubble } from "./Bubble";
+import { isPhone } from "./ChatList";
+import { Composer } from "./Composer";
+
+const WINDOW = 150; // rows in the DOM at first; scrolling to the top adds more (docs/subsystems/web.md)
+
+function dayLabel(ts: number): string {
+  const now = Date.now() / 1000;
+  if (sameDay(ts, now)) return t("conv.today");
+  if (sameDay(ts, now - 86400)) return t("conv.yesterday");
+  return formatDay(ts);
+}
+
+export function Conversation({ store, chat, onBack }: { store: ChatStore; chat: Chat; onBack: () => void }) {
+  const rows = useComputed(() =>
+    withDays(bubbles(chat.messages.value, chat.outbox.value, store.userId, chat.receipts.value, chat.failed.value)),
+  );
+  const [limit, setLimit] = useState(WINDOW);
+  const list = useRef<HTMLOListElement>(null);
+  const stick = useRef(true);
+  const all = rows.value;
+  const shown = all.length > limit ? all.slice(all.length - limit) : all;
+  const title = store.titleOf(chat);
+  const typing = chat.typing.value.length > 0;
+  const group = chat.info.value.kind === "group";
+
+  useEffect(() => setLimit(WINDOW), [chat.id]);
+  useLayoutEffect(() => {
+    const el = list.current;
+    if (el && stick.current) el.scrollTop = el.scrollHeight;
+  });
+
+  return (
+    <section class="conversation" aria-labelledby="conv-title">
+      <header class="conv-header">
+        <button type="button" class="icon back" onClick={onBack} aria-label={t("conv.back")}>
+          <span aria-hidden="true">‹</span>
+        </button>
+        <div class="conv-title">
+          <h2 id="conv-title" dir={isPhone(title) ? "ltr" : "auto"}>
+            {title === "\u0000me" ? t("chats.me") : title || t("chats.unknown")}
+          </h2>
+          <p class="typing" aria-live="polite" data-testid="typing">
+            {typing ? t("conv.typing") : ""}
+          </p>
+        </div>
+      </header>
+      <ol
+        class="messages"
+        ref={list}
+        aria-label={t("conv.messages")}
+        tabIndex={0}
+        onScroll={(e) => {
+          const el = e.currentTarget;
+          stick.current = el.scrollHeight - el.scrollTop - el.clientHeight < 40;
+          if (el.scrollTop < 60 && all.length > limit) setLimit(limit + WINDOW);
+        }}
+      >
+        {shown.map((row) =>
+          row.kind === "day" ? (
+            <li key={row.key} class="day">
+              <span>{dayLabel(row.ts)}</span>
+            </li>
+          ) : (
+            <Bubble
+              key={row.key}
+              b={row.bubble}
+              senderName={group && !row.bubble.mine ? store.nameOf(row.bubble.senderId) || null : null}
+            />
+          ),
+        )}
+      </ol>
+      <Composer
+        key={chat.id}
+        onSend={(text) => {
+          stick.current = true;
+          void store.sendText(chat.id, text);
+        }}
+        onTyping={(state) => store.typingNow(chat.id, state)}
+      />
+    </section>
+  );
+}

@@ -1,0 +1,104 @@
+// The app's top-level model: signed out (AuthModel) or signed in (ChatStore over a Session). It owns the
+// lifecycle: boot from IndexedDB, start the session, and on logout revoke the device and wipe local data.
+import { effect, signal } from "@preact/signals";
+import { Api } from "../net/api";
+import type { Auth, LocalStore } from "../net/db";
+import { Session, type SocketFactory } from "../net/session";
+import { AuthModel } from "./auth";
+import { ChatStore } from "./chats";
+import { ConnectionModel } from "./connection";
+
+export type Phase = "loading" | "signed_out" | "signed_in";
+
+export interface AppDeps {
+  store: LocalStore;
+  api: Api;
+  wsUrl: string;
+  deviceName: string;
+  socketFactory?: SocketFactory;
+}
+
+export interface SignedIn {
+  auth: Auth;
+  chats: ChatStore;
+  session: Session;
+  connection: ConnectionModel;
+}
+
+export class AppModel {
+  readonly phase = signal<Phase>("loading");
+  readonly signedIn = signal<SignedIn | null>(null);
+  readonly auth: AuthModel;
+  private stopWatch: (() => void) | null = null;
+
+  constructor(private readonly deps: AppDeps) {
+    this.auth = new AuthModel(deps.api, deps.store, deps.deviceName, (auth) => {
+      void this.enter(auth);
+    });
+  }
+
+  async boot(): Promise<void> {
+    const snap = await this.deps.store.load();
+    if (!snap.auth) {
+      this.phase.value = "signed_out";
+      return;
+    }
+    await this.enter(snap.auth, snap);
+  }
+
+  private async enter(auth: Auth, snap?: Awaited<ReturnType<LocalStore["load"]>>): Promise<void> {
+    const data = snap ?? (await this.deps.store.load());
+    this.deps.api.token = auth.token;
+    const chats = new ChatStore({ me: auth.user_id, api: this.deps.api, store: this.deps.store });
+    chats.hydrate(data.conversations, data.messages, data.outbox, data.contacts);
+    const session = new Session({
+      url: this.deps.wsUrl,
+      token: auth.token,
+      store: this.deps.store,
+      listener: chats,
+      known: data.messages,
+      outbox: data.outbox,
+      ...(this.deps.socketFactory ? { socketFactory: this.deps.socketFactory } : {}),
+    });
+    chats.sender = session;
+    const connection = new ConnectionModel(chats.connStatus, () => session.retryNow());
+    this.signedIn.value = { auth, chats, session, connection };
+    this.phase.value = "signed_in";
+    this.stopWatch = effect(() => {
+      if (chats.isLoggedOut.value) void this.wipe("logged_out");
+    });
+    session.start();
+  }
+
+  /** Approve another browser's pairing code for this account (protocol 2.4, step 2). */
+  async approveLink(code: string): Promise<string> {
+    return (await this.deps.api.approveLink(code)).device_name;
+  }
+
+  /** Log out: revoke this device on the server (2.3), then forget everything this browser kept. */
+  async logout(): Promise<void> {
+    const s = this.signedIn.peek();
+    if (!s) return;
+    try {
+      await this.deps.api.revokeDevice(s.auth.device_id);
+    } catch {
+      // Offline or already revoked: the local data goes anyway; the device can be revoked from another one.
+    }
+    await this.wipe(null);
+  }
+
+  private async wipe(notice: "logged_out" | null): Promise<void> {
+    const s = this.signedIn.peek();
+    this.stopWatch?.();
+    this.stopWatch = null;
+    if (s) {
+      s.session.stop();
+      s.connection.dispose();
+    }
+    this.deps.api.token = null;
+    this.signedIn.value = null;
+    await this.deps.store.wipe();
+    this.auth.notice.value = notice;
+    this.phase.value = "signed_out";
+  }
+}
