@@ -68,7 +68,8 @@ def test_two_browsers_chat_in_arabic_and_english(web: Any) -> None:
     # Typing shows in the header; the answer in Arabic is laid out in its own direction.
     bassem.page.fill("#compose", "أهلا")
     bassem.page.type("#compose", " يا")
-    amira.page.wait_for_selector("[data-testid=typing]:not(:empty)")
+    amira.page.wait_for_selector(".typing.is-typing")
+    assert amira.page.locator("[data-testid=typing]").inner_text() == "typing…"
     bassem.page.fill("#compose", "")
     bassem.send("أهلاً يا أميرة، كيف حالك؟")
     arabic = amira.bubble("أهلاً يا أميرة")
@@ -78,6 +79,19 @@ def test_two_browsers_chat_in_arabic_and_english(web: Any) -> None:
     english = amira.bubble("Hello Bassem").locator(".text")
     assert english.evaluate("e => getComputedStyle(e).direction") == "ltr"
     bassem.page.wait_for_selector(".bubble.mine [data-tick=read]")  # Amira has the chat open
+    # Presence in the header: Bassem sees Amira online, as his number is in her address book (`last_seen:
+    # contacts`, the default); she does not see his, as she is not in his.
+    bassem.page.wait_for_selector(".typing:not(.is-typing):has-text('متصل الآن')")
+    assert amira.page.locator("[data-testid=typing]").inner_text() == ""
+
+    # The language switch in Settings mirrors the page at once.
+    amira.settings()
+    amira.page.click("input[name=lang] >> nth=0")
+    assert amira.page.evaluate("[document.documentElement.dir, document.documentElement.lang]") == ["rtl", "ar"]
+    assert amira.page.locator(".settings h2").inner_text() == "الإعدادات"
+    amira.page.click("input[name=lang] >> nth=1")
+    assert amira.page.evaluate("document.documentElement.dir") == "ltr"
+    amira.close_settings()
 
     # Markup is text; only http(s) links are links.
     hostile = "<img src=x onerror=alert(1)> javascript:alert(2) see https://example.org/a?b=1."

@@ -61,6 +61,14 @@ def test_link_a_browser_with_a_pairing_code(web: Any, tmp_path: Path) -> None:
     laptop.bubble("وصلت رسالتك").wait_for()
     assert laptop.bubble("before linking").get_attribute("class") == "bubble mine"
 
+    # Amira's first browser lists the linked laptop among her devices.
+    amira.settings()
+    amira.page.wait_for_selector(".devices li >> nth=2")
+    assert amira.page.locator(".devices li").count() == 3
+    assert "(this browser)" in amira.page.locator(".devices li").first.inner_text()
+    amira.screenshot("web-en-settings")
+    amira.close_settings()
+
     devices = cli(profile, server, "devices", "list")
     lines = [line for line in devices.splitlines() if line.startswith("d")]
     assert len(lines) == 3, devices  # Amira's first browser, the CLI, the laptop

@@ -4,7 +4,7 @@ import "./styles.css";
 import { effect } from "@preact/signals";
 import { render } from "preact";
 import { App } from "./components/App";
-import { dirOf, locale } from "./i18n";
+import { dirOf, locale, t } from "./i18n";
 import { Api } from "./net/api";
 import { IdbStore } from "./net/db";
 import { AppModel } from "./state/app";
@@ -38,6 +38,12 @@ effect(() => {
   root.lang = locale.value;
   root.dir = dirOf(locale.value);
   root.dataset.theme = settings.theme.value;
+});
+
+// Unread messages in the tab's title.
+effect(() => {
+  const n = app.signedIn.value?.chats.totalUnread.value ?? 0;
+  document.title = n ? `(${n}) ${t("app.name")}` : t("app.name");
 });
 
 // The tab's visibility decides whether what is on screen counts as read (protocol 4.5 `read`).

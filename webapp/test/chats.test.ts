@@ -16,6 +16,7 @@ class FakeSender implements Sender {
   sent: OutboxEntry[] = [];
   reads: [string, number][] = [];
   async send(e: OutboxEntry) { this.sent.push(e); }
+  watchPresence() {}
   read(c: string, s: number) { this.reads.push([c, s]); }
   typing() {}
 }

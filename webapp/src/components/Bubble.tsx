@@ -1,13 +1,26 @@
-import { formatTime, t } from "../i18n";
+import { formatTime, type Key, t } from "../i18n";
 import type { Bubble as BubbleData } from "../state/projection";
 import { MessageText } from "./MessageText";
 import { Ticks } from "./Ticks";
 
-export function Bubble({ b, senderName }: { b: BubbleData; senderName: string | null }) {
+const EVENTS = new Set(["created", "added", "removed", "left", "promoted", "demoted", "info_changed", "settings_changed", "joined"]);
+
+/** A group event (protocol 9.4) as one line; an event this version does not know is a neutral "group updated". */
+function systemText(b: BubbleData, nameOf: (id: string) => string): string {
+  const e = b.event;
+  if (!e || !EVENTS.has(e.name)) return t("system.unknown");
+  return t(`system.${e.name}` as Key, {
+    actor: nameOf(e.actor),
+    users: e.users.map(nameOf).join(", "),
+    subject: e.subject ?? "",
+  });
+}
+
+export function Bubble({ b, senderName, nameOf }: { b: BubbleData; senderName: string | null; nameOf: (id: string) => string }) {
   if (b.system) {
     return (
-      <li class="system-message" data-seq={b.seq ?? undefined}>
-        {b.text ?? "·"}
+      <li class="system-message" data-seq={b.seq ?? undefined} dir="auto">
+        {systemText(b, nameOf)}
       </li>
     );
   }

@@ -1,6 +1,6 @@
 import { useComputed } from "@preact/signals";
 import { useEffect, useLayoutEffect, useRef, useState } from "preact/hooks";
-import { formatDay, t } from "../i18n";
+import { formatDay, formatShortDate, formatTime, t } from "../i18n";
 import type { Chat, ChatStore } from "../state/chats";
 import { bubbles, sameDay, withDays } from "../state/projection";
 import { Bubble } from "./Bubble";
@@ -16,6 +16,13 @@ function dayLabel(ts: number): string {
   return formatDay(ts);
 }
 
+function lastSeenText(ts: number): string {
+  const now = Date.now() / 1000;
+  if (sameDay(ts, now)) return `${t("conv.today")} ${formatTime(ts)}`;
+  if (sameDay(ts, now - 86400)) return `${t("conv.yesterday")} ${formatTime(ts)}`;
+  return `${formatShortDate(ts)} ${formatTime(ts)}`;
+}
+
 export function Conversation({ store, chat, onBack }: { store: ChatStore; chat: Chat; onBack: () => void }) {
   const rows = useComputed(() =>
     withDays(bubbles(chat.messages.value, chat.outbox.value, store.userId, chat.receipts.value, chat.failed.value)),
@@ -28,6 +35,15 @@ export function Conversation({ store, chat, onBack }: { store: ChatStore; chat: 
   const title = store.titleOf(chat);
   const typing = chat.typing.value.length > 0;
   const group = chat.info.value.kind === "group";
+  const peer = store.peerOf(chat);
+  const presence = peer ? store.presenceOf.value[peer.user_id] : undefined;
+  const status = typing
+    ? t("conv.typing")
+    : presence?.status === "online"
+      ? t("conv.online")
+      : presence?.status === "offline" && presence.lastSeen
+        ? t("conv.lastSeen", { when: lastSeenText(presence.lastSeen) })
+        : "";
 
   useEffect(() => setLimit(WINDOW), [chat.id]);
   useLayoutEffect(() => {
@@ -45,8 +61,8 @@ export function Conversation({ store, chat, onBack }: { store: ChatStore; chat: 
           <h2 id="conv-title" dir={isPhone(title) ? "ltr" : "auto"}>
             {title === "\u0000me" ? t("chats.me") : title || t("chats.unknown")}
           </h2>
-          <p class="typing" aria-live="polite" data-testid="typing">
-            {typing ? t("conv.typing") : ""}
+          <p class={`typing${typing ? " is-typing" : ""}`} aria-live="polite" data-testid="typing">
+            {status}
           </p>
         </div>
       </header>
@@ -71,6 +87,7 @@ export function Conversation({ store, chat, onBack }: { store: ChatStore; chat: 
               key={row.key}
               b={row.bubble}
               senderName={group && !row.bubble.mine ? store.nameOf(row.bubble.senderId) || null : null}
+              nameOf={(id) => (id === store.userId ? t("chats.you") : store.nameOf(id) || t("chats.unknown"))}
             />
           ),
         )}

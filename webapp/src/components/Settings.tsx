@@ -1,5 +1,5 @@
-import { useState } from "preact/hooks";
-import { t } from "../i18n";
+import { useEffect, useState } from "preact/hooks";
+import { formatShortDate, formatTime, t } from "../i18n";
 import type { AppModel } from "../state/app";
 import { problemOf } from "../state/auth";
 import type { SettingsModel } from "../state/settings";
@@ -8,6 +8,8 @@ import { problemText } from "./errors";
 export function Settings({ app, settings, onClose }: { app: AppModel; settings: SettingsModel; onClose: () => void }) {
   const [code, setCode] = useState("");
   const [result, setResult] = useState<string | null>(null);
+  useEffect(() => void app.loadDevices(), []);
+  const devices = app.devices.value;
   return (
     <section class="panel settings" aria-labelledby="settings-title">
       <div class="panel-head">
@@ -57,6 +59,29 @@ export function Settings({ app, settings, onClose }: { app: AppModel; settings: 
         <button type="submit">{t("settings.approve")}</button>
         {result && <p role="status">{result}</p>}
       </form>
+      <section aria-labelledby="devices-title">
+        <h3 id="devices-title">{t("settings.devices")}</h3>
+        <ul class="devices">
+          {(devices ?? []).map((d) => (
+            <li key={d.device_id} data-device={d.device_id}>
+              <span class="device-name" dir="auto">
+                {d.name || d.device_id}
+                {d.current ? ` (${t("settings.thisDevice")})` : ""}
+              </span>
+              <span class="hint">
+                {d.last_active_at
+                  ? t("settings.lastActive", { when: `${formatShortDate(d.last_active_at)} ${formatTime(d.last_active_at)}` })
+                  : t("settings.never")}
+              </span>
+              {!d.current && (
+                <button type="button" aria-label={t("settings.revokeNamed", { name: d.name || d.device_id })} onClick={() => void app.revokeDevice(d.device_id)}>
+                  {t("settings.revoke")}
+                </button>
+              )}
+            </li>
+          ))}
+        </ul>
+      </section>
       <h3>{t("settings.account")}</h3>
       <button type="button" class="danger" onClick={() => void app.logout()}>
         {t("settings.logout")}

@@ -1,7 +1,7 @@
 // The app's top-level model: signed out (AuthModel) or signed in (ChatStore over a Session). It owns the
 // lifecycle: boot from IndexedDB, start the session, and on logout revoke the device and wipe local data.
 import { effect, signal } from "@preact/signals";
-import { Api } from "../net/api";
+import { Api, type Device } from "../net/api";
 import type { Auth, LocalStore } from "../net/db";
 import { Session, type SocketFactory } from "../net/session";
 import { AuthModel } from "./auth";
@@ -29,6 +29,8 @@ export class AppModel {
   readonly phase = signal<Phase>("loading");
   readonly signedIn = signal<SignedIn | null>(null);
   readonly auth: AuthModel;
+  /** My account's devices (protocol 3.7), loaded when Settings opens. */
+  readonly devices = signal<Device[] | null>(null);
   private stopWatch: (() => void) | null = null;
 
   constructor(private readonly deps: AppDeps) {
@@ -70,9 +72,26 @@ export class AppModel {
     session.start();
   }
 
+  async loadDevices(): Promise<void> {
+    try {
+      this.devices.value = await this.deps.api.devices();
+    } catch {
+      this.devices.value = null;
+    }
+  }
+
+  /** Log out another device of mine (2.3); this one goes through logout(). */
+  async revokeDevice(deviceId: string): Promise<void> {
+    if (deviceId === this.signedIn.peek()?.auth.device_id) return this.logout();
+    await this.deps.api.revokeDevice(deviceId);
+    await this.loadDevices();
+  }
+
   /** Approve another browser's pairing code for this account (protocol 2.4, step 2). */
   async approveLink(code: string): Promise<string> {
-    return (await this.deps.api.approveLink(code)).device_name;
+    const name = (await this.deps.api.approveLink(code)).device_name;
+    void this.loadDevices();
+    return name;
   }
 
   /** Log out: revoke this device on the server (2.3), then forget everything this browser kept. */

@@ -33,6 +33,12 @@ export interface Sender {
   send(entry: OutboxEntry): Promise<void>;
   read(conversationId: string, seq: number): void;
   typing(conversationId: string, state: "composing" | "paused"): void;
+  watchPresence(userIds: string[]): void;
+}
+
+export interface Presence {
+  status: "online" | "offline" | "hidden";
+  lastSeen: number | null;
 }
 
 export class Chat {
@@ -98,6 +104,10 @@ export class ChatStore implements SessionListener {
   readonly isLoggedOut = signal(false);
   /** The newest message from someone else, for a screen-reader announcement. */
   readonly announcement = signal<Envelope | null>(null);
+  /** Presence of the users watched (the open chat's peer), from `presence` frames (protocol 8.2). */
+  readonly presenceOf = signal<Record<string, Presence>>({});
+  /** Unread messages over all chats, for the page title. */
+  readonly totalUnread: ReadonlySignal<number>;
 
   sender: Sender | null = null;
   private readonly me: string;
@@ -114,6 +124,13 @@ export class ChatStore implements SessionListener {
     this.newId = deps.newId ?? (() => crypto.randomUUID());
     this.now = deps.now ?? (() => Date.now());
     this.rows = computed(() => this.computeRows());
+    this.totalUnread = computed(() => {
+      let n = 0;
+      for (const chat of this.chats.value.values()) {
+        n += unreadCount(chat.messages.value, this.me, chat.receipts.value[this.me]?.read_seq ?? 0);
+      }
+      return n;
+    });
     this.openChat = computed(() => {
       const id = this.openId.value;
       return id ? (this.chats.value.get(id) ?? null) : null;
@@ -267,6 +284,14 @@ export class ChatStore implements SessionListener {
   open(id: string | null): void {
     this.openId.value = id;
     this.markRead();
+    this.watchOpenPeer();
+  }
+
+  /** Watch the presence of the open chat's other member; subscribing again after each connect (8.2). */
+  private watchOpenPeer(): void {
+    const chat = this.openChat.peek();
+    const peer = chat ? this.peerOf(chat) : null;
+    this.sender?.watchPresence(peer ? [peer.user_id] : []);
   }
 
   /** Send what the user wrote: into the outbox (IndexedDB) first, then on the wire (protocol 6.4). */
@@ -416,13 +441,14 @@ export class ChatStore implements SessionListener {
     if (chat.typing.peek().includes(userId)) chat.typing.value = chat.typing.peek().filter((u) => u !== userId);
   }
 
-  presence(_frame: PresenceFrame): void {
-    // Online / last seen in the header: not in this slice (docs/subsystems/web.md, "Not yet").
+  presence(frame: PresenceFrame): void {
+    this.presenceOf.value = { ...this.presenceOf.peek(), [frame.user_id]: { status: frame.status, lastSeen: frame.last_seen } };
   }
 
   synced(): void {
     this.isSynced.value = true;
     this.markRead();
+    this.watchOpenPeer();
   }
 
   loggedOut(): void {

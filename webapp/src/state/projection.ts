@@ -18,6 +18,8 @@ export interface Bubble {
   unsupported: boolean;
   forwarded: boolean;
   system: boolean;
+  /** For a system message (protocol 9.4): its event, actor and the users it is about. */
+  event?: { name: string; actor: string; users: string[]; subject: string | null };
   reactions: { emoji: string; count: number }[];
   tick: Tick | null; // only for my messages
   failedCode?: string;
@@ -115,6 +117,14 @@ export function bubbles(
       reactions: [],
       tick: mine && !m.system ? tickFor(m.seq, me, receipts) : null,
     };
+    if (m.system && typeof c === "object") {
+      b.event = {
+        name: typeof c.event === "string" ? c.event : "",
+        actor: typeof c.actor === "string" ? c.actor : m.sender.user_id,
+        users: Array.isArray(c.users) ? c.users.filter((u): u is string => typeof u === "string") : [],
+        subject: typeof c.subject === "string" ? c.subject : null,
+      };
+    }
     bySeq.set(m.seq, b);
     out.push(b);
   }
