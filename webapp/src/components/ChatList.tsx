@@ -1,16 +1,28 @@
-import { useState } from "preact/hooks";
+import { useLayoutEffect, useRef, useState } from "preact/hooks";
 import { formatNumber, formatShortDate, formatTime, t } from "../i18n";
 import type { ChatStore } from "../state/chats";
 import { sameDay } from "../state/projection";
+import { visibleRange } from "./virtual";
 
-const WINDOW = 100; // rows in the DOM at first; scrolling down adds more
+const ROW = 68; // px; .chat-row has this fixed block size, so the list can render only what is on screen
 
 export const isPhone = (s: string) => /^\+?[\d\s-]+$/.test(s);
 const initial = (title: string) => /\p{L}/u.exec(title)?.[0]?.toLocaleUpperCase() ?? "#";
 
 export function ChatList({ store, onOpen }: { store: ChatStore; onOpen: (id: string) => void }) {
   const rows = store.rows.value;
-  const [limit, setLimit] = useState(WINDOW);
+  const [scroll, setScroll] = useState({ top: 0, height: 800 });
+  const list = useRef<HTMLUListElement>(null);
+  useLayoutEffect(() => {
+    const el = list.current;
+    if (!el) return;
+    const measure = () => setScroll({ top: el.scrollTop, height: el.clientHeight || 800 });
+    measure();
+    const observer = new ResizeObserver(measure);
+    observer.observe(el);
+    return () => observer.disconnect();
+  }, [rows.length === 0]);
+  const range = visibleRange(scroll.top, scroll.height, ROW, rows.length);
   const openId = store.openId.value;
   const now = Date.now() / 1000;
   return (
@@ -33,13 +45,12 @@ export function ChatList({ store, onOpen }: { store: ChatStore; onOpen: (id: str
       ) : (
         <ul
           class="chat-list"
+          ref={list}
           aria-label={t("chats.list")}
-          onScroll={(e) => {
-            const el = e.currentTarget;
-            if (el.scrollHeight - el.scrollTop - el.clientHeight < 200 && rows.length > limit) setLimit(limit + WINDOW);
-          }}
+          onScroll={(e) => setScroll({ top: e.currentTarget.scrollTop, height: e.currentTarget.clientHeight || 800 })}
         >
-          {rows.slice(0, limit).map((row) => (
+          {range.before > 0 && <li class="spacer" aria-hidden="true" style={{ blockSize: `${range.before}px` }} />}
+          {rows.slice(range.start, range.end).map((row) => (
             <li key={row.id}>
               <button
                 type="button"
@@ -75,6 +86,7 @@ export function ChatList({ store, onOpen }: { store: ChatStore; onOpen: (id: str
               </button>
             </li>
           ))}
+          {range.after > 0 && <li class="spacer" aria-hidden="true" style={{ blockSize: `${range.after}px` }} />}
         </ul>
       )}
     </>
