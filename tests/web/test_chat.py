@@ -93,6 +93,26 @@ def test_two_browsers_chat_in_arabic_and_english(web: Any) -> None:
     assert amira.page.evaluate("document.documentElement.dir") == "ltr"
     amira.close_settings()
 
+    # A reaction, a reply with its quote, an edit and a deletion for everyone show on the other side.
+    bassem.bubble("Hello Bassem").locator(".more").click()
+    bassem.bubble("Hello Bassem").locator(".actions-menu button", has_text="👍").click()
+    amira.bubble("Hello Bassem").locator(".reactions", has_text="👍").wait_for()
+    amira.bubble("أهلاً يا أميرة").locator(".more").click()
+    amira.bubble("أهلاً يا أميرة").locator(".actions-menu button", has_text="Reply").click()
+    assert "Replying to" in amira.page.locator(".compose-context").inner_text()
+    amira.send("Fine, thanks!")
+    answer = bassem.bubble("Fine, thanks!")
+    answer.locator(".quote", has_text="أهلاً يا أميرة").wait_for()
+    amira.bubble("Hello Bassem").locator(".more").click()
+    amira.bubble("Hello Bassem").locator(".actions-menu button", has_text="Edit").click()
+    assert amira.page.input_value("#compose") == "Hello Bassem"
+    amira.send("Hello Bassem, edited")
+    bassem.bubble("Hello Bassem, edited").locator(".edited").wait_for()
+    amira.bubble("Fine, thanks!").locator(".more").click()
+    amira.bubble("Fine, thanks!").locator(".actions-menu button", has_text="Delete for everyone").click()
+    bassem.page.locator(".bubble", has_text="تم حذف هذه الرسالة").wait_for()
+    assert bassem.bubble("Fine, thanks!").count() == 0
+
     # Markup is text; only http(s) links are links.
     hostile = "<img src=x onerror=alert(1)> javascript:alert(2) see https://example.org/a?b=1."
     amira.send(hostile)

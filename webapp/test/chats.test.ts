@@ -85,6 +85,22 @@ describe("ChatStore", () => {
     expect(chats.chats.value.get("c1")!.outbox.value).toEqual([queued]);
   });
 
+  it("sends replies, edits, deletions and reactions as messages that refer to a seq (5.3)", async () => {
+    const { chats, sender } = setup();
+    chats.hydrate([info("c1")], [envelope("c1", 4)], [], []);
+    await chats.sendText("c1", "yes", 4);
+    await chats.edit("c1", 4, "yes!");
+    await chats.deleteForEveryone("c1", 4);
+    await chats.react("c1", 4, "👍");
+    expect(sender.sent.map((e) => e.content)).toEqual([
+      { type: "text", text: "yes", reply_to: 4 },
+      { type: "edit", target: 4, text: "yes!" },
+      { type: "delete", target: 4 },
+      { type: "reaction", target: 4, emoji: "👍" },
+    ]);
+    expect(chats.rows.value[0]!.preview).toBe("yes"); // modifiers are no preview
+  });
+
   it("keeps watermarks from receipts, never going backwards", () => {
     const { chats } = setup();
     chats.hydrate([info("c1")], [], [], []);

@@ -42,6 +42,14 @@ describe("modifiers (protocol 5.3)", () => {
     expect(b[1]).toMatchObject({ deleted: true, text: null });
     expect(unreadCount(list, me, 0)).toBe(1); // only message 1: not modifiers, not mine
   });
+  it("quotes the message a reply answers, as it reads now, and hides queued modifiers", () => {
+    const list = [envelope("c1", 1, "ub", "question"), { ...envelope("c1", 2, me), content: { type: "text", text: "answer", reply_to: 1 } },
+      mod(3, "ub", { type: "edit", target: 1, text: "question?" })];
+    const queued = [{ id: "r", conversation_id: "c1", to: null, content: { type: "reaction", target: 1, emoji: "👍" }, created_at: 1 }];
+    const b = bubbles(list, queued, me, {});
+    expect(b).toHaveLength(2);
+    expect(b[1]!.replyTo).toEqual({ seq: 1, senderId: "ub", text: "question?" });
+  });
   it("shows content it does not know as unsupported, never as markup", () => {
     const b = bubbles([{ ...envelope("c1", 1), content: "ciphertext" }, mod(2, "ub", { type: "poll" })], [], me, {});
     expect(b.map((x) => x.unsupported)).toEqual([true, true]);

@@ -3,8 +3,16 @@ import { t } from "../i18n";
 
 const REPEAT_MS = 3000; // repeat `composing` while typing; `paused` after this long without a key (protocol 8.1)
 
-export function Composer({ onSend, onTyping }: { onSend: (text: string) => void; onTyping: (s: "composing" | "paused") => void }) {
-  const [text, setText] = useState("");
+export function Composer({
+  onSend,
+  onTyping,
+  initial = "",
+}: {
+  onSend: (text: string) => void;
+  onTyping: (s: "composing" | "paused") => void;
+  initial?: string;
+}) {
+  const [text, setText] = useState(initial);
   const lastSent = useRef(0);
   const idle = useRef<ReturnType<typeof setTimeout> | null>(null);
   const area = useRef<HTMLTextAreaElement>(null);

@@ -2,8 +2,8 @@ import { useComputed } from "@preact/signals";
 import { useEffect, useLayoutEffect, useRef, useState } from "preact/hooks";
 import { formatDay, formatShortDate, formatTime, t } from "../i18n";
 import type { Chat, ChatStore } from "../state/chats";
-import { bubbles, sameDay, withDays } from "../state/projection";
-import { Bubble } from "./Bubble";
+import { type Bubble as BubbleData, bubbles, sameDay, withDays } from "../state/projection";
+import { Bubble, type BubbleActions } from "./Bubble";
 import { isPhone } from "./ChatList";
 import { Composer } from "./Composer";
 
@@ -28,6 +28,9 @@ export function Conversation({ store, chat, onBack }: { store: ChatStore; chat: 
     withDays(bubbles(chat.messages.value, chat.outbox.value, store.userId, chat.receipts.value, chat.failed.value)),
   );
   const [limit, setLimit] = useState(WINDOW);
+  const [replyTo, setReplyTo] = useState<BubbleData | null>(null);
+  const [editing, setEditing] = useState<BubbleData | null>(null);
+  const [, rerender] = useState(0);
   const list = useRef<HTMLOListElement>(null);
   const stick = useRef(true);
   const all = rows.value;
@@ -46,6 +49,38 @@ export function Conversation({ store, chat, onBack }: { store: ChatStore; chat: 
         : "";
 
   useEffect(() => setLimit(WINDOW), [chat.id]);
+  const jumpTo = useRef<number | null>(null);
+  useEffect(() => {
+    const seq = jumpTo.current;
+    if (seq === null) return;
+    const el = list.current?.querySelector(`[data-seq="${seq}"]`);
+    if (el) {
+      jumpTo.current = null;
+      stick.current = false;
+      el.scrollIntoView({ block: "center" });
+      el.classList.add("flash");
+      setTimeout(() => el.classList.remove("flash"), 1200);
+    }
+  });
+  const nameOf = (id: string) => (id === store.userId ? t("chats.you") : store.nameOf(id) || t("chats.unknown"));
+  const actions: BubbleActions = {
+    reply: (b) => {
+      setEditing(null);
+      setReplyTo(b);
+    },
+    edit: (b) => {
+      setReplyTo(null);
+      setEditing(b);
+    },
+    remove: (b) => void (b.seq !== null && store.deleteForEveryone(chat.id, b.seq)),
+    react: (b, emoji) => void (b.seq !== null && store.react(chat.id, b.seq, emoji)),
+    jump: (seq) => {
+      jumpTo.current = seq;
+      if (all.length > limit) setLimit(all.length); // the quoted message may be above the rendered window
+      else rerender((n) => n + 1); // re-render so the effect above runs
+      stick.current = false;
+    },
+  };
   useLayoutEffect(() => {
     const el = list.current;
     if (el && stick.current) el.scrollTop = el.scrollHeight;
@@ -87,16 +122,39 @@ export function Conversation({ store, chat, onBack }: { store: ChatStore; chat: 
               key={row.key}
               b={row.bubble}
               senderName={group && !row.bubble.mine ? store.nameOf(row.bubble.senderId) || null : null}
-              nameOf={(id) => (id === store.userId ? t("chats.you") : store.nameOf(id) || t("chats.unknown"))}
+              nameOf={nameOf}
+              actions={actions}
             />
           ),
         )}
       </ol>
+      {(replyTo || editing) && (
+        <div class="compose-context" role="status">
+          <span class="quote-text" dir="auto">
+            {editing ? t("conv.editing") : t("conv.replyingTo", { name: nameOf(replyTo!.senderId) })}
+            {": "}
+            {(editing ?? replyTo)!.text ?? ""}
+          </span>
+          <button
+            type="button"
+            onClick={() => {
+              setReplyTo(null);
+              setEditing(null);
+            }}
+          >
+            {t("conv.cancel")}
+          </button>
+        </div>
+      )}
       <Composer
-        key={chat.id}
+        key={`${chat.id}:${editing?.key ?? ""}`}
+        initial={editing?.text ?? ""}
         onSend={(text) => {
           stick.current = true;
-          void store.sendText(chat.id, text);
+          if (editing?.seq) void store.edit(chat.id, editing.seq, text);
+          else void store.sendText(chat.id, text, replyTo?.seq ?? undefined);
+          setReplyTo(null);
+          setEditing(null);
         }}
         onTyping={(state) => store.typingNow(chat.id, state)}
       />

@@ -5,6 +5,7 @@ import { batch, computed, signal, type ReadonlySignal, type Signal } from "@prea
 import type { Api } from "../net/api";
 import type { LocalStore, OutboxEntry } from "../net/db";
 import type {
+  Content,
   Contact,
   ConversationInfo,
   Envelope,
@@ -16,7 +17,7 @@ import type {
   WelcomeFrame,
 } from "../net/protocol";
 import type { ConnStatus, SessionListener } from "../net/session";
-import { isModifier, textOf, unreadCount } from "./projection";
+import { isModifier, isModifierContent, textOf, unreadCount } from "./projection";
 
 const TYPING_TTL_MS = 6000;
 
@@ -257,7 +258,7 @@ export class ChatStore implements SessionListener {
       const title = this.titleOf(chat);
       const info = chat.info.value;
       let last: { text: string; mine: boolean; ts: number } | null = null;
-      const pending = outbox[outbox.length - 1];
+      const pending = [...outbox].reverse().find((e) => !isModifierContent(e.content));
       if (pending) last = { text: textOf(pending.content) ?? "", mine: true, ts: pending.created_at / 1000 };
       else {
         for (let i = messages.length - 1; i >= 0; i--) {
@@ -295,15 +296,30 @@ export class ChatStore implements SessionListener {
   }
 
   /** Send what the user wrote: into the outbox (IndexedDB) first, then on the wire (protocol 6.4). */
-  async sendText(chatId: string, text: string): Promise<void> {
+  async sendText(chatId: string, text: string, replyTo?: number): Promise<void> {
+    if (!text.trim()) return;
+    await this.sendContent(chatId, { type: "text", text, ...(replyTo ? { reply_to: replyTo } : {}) });
+  }
+
+  /** Edit, delete for everyone, react (protocol 5.3): ordinary messages that refer to `target` by seq. */
+  edit(chatId: string, target: number, text: string): Promise<void> {
+    return text.trim() ? this.sendContent(chatId, { type: "edit", target, text }) : Promise.resolve();
+  }
+  deleteForEveryone(chatId: string, target: number): Promise<void> {
+    return this.sendContent(chatId, { type: "delete", target });
+  }
+  react(chatId: string, target: number, emoji: string): Promise<void> {
+    return this.sendContent(chatId, { type: "reaction", target, emoji });
+  }
+
+  private async sendContent(chatId: string, content: Content): Promise<void> {
     const chat = this.chats.value.get(chatId);
-    const body = text.trim() ? text : "";
-    if (!chat || !body || !this.sender) return;
+    if (!chat || !this.sender) return;
     const entry: OutboxEntry = {
       id: this.newId(),
       conversation_id: chat.draftTo ? null : chat.id,
       to: chat.draftTo,
-      content: { type: "text", text: body },
+      content,
       created_at: this.now(),
     };
     chat.outbox.value = [...chat.outbox.value, entry];

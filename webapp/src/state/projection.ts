@@ -21,6 +21,10 @@ export interface Bubble {
   /** For a system message (protocol 9.4): its event, actor and the users it is about. */
   event?: { name: string; actor: string; users: string[]; subject: string | null };
   reactions: { emoji: string; count: number }[];
+  /** The message this one answers (content.reply_to), as it reads now. */
+  replyTo: { seq: number; senderId: string; text: string | null } | null;
+  /** My own reaction, if any. */
+  myReaction: string | null;
   tick: Tick | null; // only for my messages
   failedCode?: string;
 }
@@ -33,9 +37,13 @@ function contentType(c: Content): string | null {
   return typeof c === "object" && c !== null && typeof c.type === "string" ? c.type : null;
 }
 
+export function isModifierContent(c: Content): boolean {
+  const type = contentType(c);
+  return type !== null && MODIFIERS.has(type);
+}
+
 export function isModifier(m: Envelope): boolean {
-  const type = contentType(m.content);
-  return type !== null && MODIFIERS.has(type) && !m.system;
+  return isModifierContent(m.content) && !m.system;
 }
 
 /** The text a message shows in a bubble or a preview; null when it has none this client can show. */
@@ -115,8 +123,13 @@ export function bubbles(
       forwarded: (m.forward_count ?? 0) > 0,
       system: m.system === true,
       reactions: [],
+      replyTo: null,
+      myReaction: null,
       tick: mine && !m.system ? tickFor(m.seq, me, receipts) : null,
     };
+    if (typeof c === "object" && typeof c.reply_to === "number") {
+      b.replyTo = { seq: c.reply_to, senderId: "", text: null };
+    }
     if (m.system && typeof c === "object") {
       b.event = {
         name: typeof c.event === "string" ? c.event : "",
@@ -143,14 +156,21 @@ export function bubbles(
       b.unsupported = false;
     }
   }
+  for (const b of out) {
+    if (!b.replyTo) continue;
+    const quoted = bySeq.get(b.replyTo.seq);
+    if (quoted) b.replyTo = { seq: quoted.seq!, senderId: quoted.senderId, text: quoted.deleted ? null : quoted.text };
+  }
   for (const [seq, per] of reactions) {
     const b = bySeq.get(seq);
     if (!b) continue;
+    b.myReaction = per.get(me)?.emoji || null;
     const counts = new Map<string, number>();
     for (const { emoji } of per.values()) if (emoji) counts.set(emoji, (counts.get(emoji) ?? 0) + 1);
     b.reactions = [...counts].map(([emoji, count]) => ({ emoji, count }));
   }
   for (const e of outbox) {
+    if (isModifierContent(e.content)) continue; // applied once stored, like everyone else's
     const text = textOf(e.content);
     out.push({
       key: `o${e.id}`,
@@ -165,6 +185,8 @@ export function bubbles(
       forwarded: false,
       system: false,
       reactions: [],
+      replyTo: null,
+      myReaction: null,
       tick: failed[e.id] ? "failed" : "queued",
       ...(failed[e.id] ? { failedCode: failed[e.id] } : {}),
     });
