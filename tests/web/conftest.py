@@ -101,6 +101,7 @@ class HudhudProcess:
             "HUDHUD_CODE_MAX_PER_PHONE_HOUR": "100",
             "HUDHUD_CODE_RESEND_INTERVAL": "0",
             "HUDHUD_LINK_REQUESTS_PER_IP_HOUR": "10000",
+            "HUDHUD_MESSAGES_PER_MINUTE": "100000",  # the long-chat test sends hundreds at once
         }
         env.pop("HUDHUD_DATABASE_URL", None)
         with self.log.open("ab") as out:

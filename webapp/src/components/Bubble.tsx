@@ -82,7 +82,7 @@ export function Bubble({
   const [menu, setMenu] = useState(false);
   if (b.system) {
     return (
-      <li class="system-message" data-seq={b.seq ?? undefined} dir="auto">
+      <li class="system-message" data-seq={b.seq ?? undefined} data-key={b.key} dir="auto">
         {systemText(b, nameOf)}
       </li>
     );

@@ -5,9 +5,11 @@ import type { Chat, ChatStore } from "../state/chats";
 import { type Bubble as BubbleData, bubbles, sameDay, withDays } from "../state/projection";
 import { Bubble, type BubbleActions } from "./Bubble";
 import { isPhone } from "./ChatList";
+import { fitWindow, initialWindow, type MessageWindow, windowAround, windowDown, windowUp } from "./virtual";
+
+const EDGE = 150; // px from the top or bottom at which the window slides
 import { Composer } from "./Composer";
 
-const WINDOW = 150; // rows in the DOM at first; scrolling to the top adds more (docs/subsystems/web.md)
 
 function dayLabel(ts: number): string {
   const now = Date.now() / 1000;
@@ -27,14 +29,29 @@ export function Conversation({ store, chat, onBack }: { store: ChatStore; chat: 
   const rows = useComputed(() =>
     withDays(bubbles(chat.messages.value, chat.outbox.value, store.userId, chat.receipts.value, chat.failed.value)),
   );
-  const [limit, setLimit] = useState(WINDOW);
+  const [win, setWin] = useState<MessageWindow>(() => initialWindow(rows.peek().length));
   const [replyTo, setReplyTo] = useState<BubbleData | null>(null);
   const [editing, setEditing] = useState<BubbleData | null>(null);
   const [, rerender] = useState(0);
   const list = useRef<HTMLOListElement>(null);
   const stick = useRef(true);
   const all = rows.value;
-  const shown = all.length > limit ? all.slice(all.length - limit) : all;
+  const w = fitWindow(win, all.length);
+  const shown = all.slice(w.start, w.end);
+  /** Before the window slides: a row on screen and its distance from the top, to keep it still afterwards. */
+  const anchor = useRef<{ key: string; offset: number } | null>(null);
+  const slide = (next: MessageWindow) => {
+    const el = list.current;
+    if (el) {
+      for (const child of Array.from(el.children) as HTMLElement[]) {
+        if (child.offsetTop + child.offsetHeight > el.scrollTop) {
+          anchor.current = { key: child.dataset.key ?? "", offset: child.offsetTop - el.scrollTop };
+          break;
+        }
+      }
+    }
+    setWin(next);
+  };
   const title = store.titleOf(chat);
   const typing = chat.typing.value.length > 0;
   const group = chat.info.value.kind === "group";
@@ -48,7 +65,7 @@ export function Conversation({ store, chat, onBack }: { store: ChatStore; chat: 
         ? t("conv.lastSeen", { when: lastSeenText(presence.lastSeen) })
         : "";
 
-  useEffect(() => setLimit(WINDOW), [chat.id]);
+
   const jumpTo = useRef<number | null>(null);
   useEffect(() => {
     const seq = jumpTo.current;
@@ -76,14 +93,23 @@ export function Conversation({ store, chat, onBack }: { store: ChatStore; chat: 
     react: (b, emoji) => void (b.seq !== null && store.react(chat.id, b.seq, emoji)),
     jump: (seq) => {
       jumpTo.current = seq;
-      if (all.length > limit) setLimit(all.length); // the quoted message may be above the rendered window
-      else rerender((n) => n + 1); // re-render so the effect above runs
       stick.current = false;
+      const i = all.findIndex((r) => r.kind === "bubble" && r.bubble.seq === seq);
+      if (i >= 0 && (i < w.start || i >= w.end)) setWin(windowAround(i, all.length)); // outside the window
+      else rerender((n) => n + 1); // re-render so the effect above runs
     },
   };
   useLayoutEffect(() => {
     const el = list.current;
-    if (el && stick.current) el.scrollTop = el.scrollHeight;
+    if (!el) return;
+    const a = anchor.current;
+    if (a) {
+      anchor.current = null;
+      const row = el.querySelector<HTMLElement>(`[data-key="${a.key}"]`);
+      if (row) el.scrollTop = row.offsetTop - a.offset;
+      return;
+    }
+    if (stick.current && w.follow) el.scrollTop = el.scrollHeight;
   });
 
   return (
@@ -109,12 +135,13 @@ export function Conversation({ store, chat, onBack }: { store: ChatStore; chat: 
         onScroll={(e) => {
           const el = e.currentTarget;
           stick.current = el.scrollHeight - el.scrollTop - el.clientHeight < 40;
-          if (el.scrollTop < 60 && all.length > limit) setLimit(limit + WINDOW);
+          if (el.scrollTop < EDGE && w.start > 0) slide(windowUp(w, all.length));
+          else if (el.scrollHeight - el.scrollTop - el.clientHeight < EDGE && !w.follow) slide(windowDown(w, all.length));
         }}
       >
         {shown.map((row) =>
           row.kind === "day" ? (
-            <li key={row.key} class="day">
+            <li key={row.key} class="day" data-key={row.key}>
               <span>{dayLabel(row.ts)}</span>
             </li>
           ) : (
@@ -151,6 +178,7 @@ export function Conversation({ store, chat, onBack }: { store: ChatStore; chat: 
         initial={editing?.text ?? ""}
         onSend={(text) => {
           stick.current = true;
+          if (!w.follow) setWin(initialWindow(all.length));
           if (editing?.seq) void store.edit(chat.id, editing.seq, text);
           else void store.sendText(chat.id, text, replyTo?.seq ?? undefined);
           setReplyTo(null);
