@@ -33,6 +33,11 @@ def test_two_browsers_chat_in_arabic_and_english(web: Any) -> None:
     amira = web("en-GB")
     bassem = web("ar-EG")
     amira.register(amira_phone)
+    amira.settings()  # her profile name, which Bassem's chat list shows
+    amira.page.fill("#profile-name", "Amira")
+    amira.page.click(".profile button[type=submit]")
+    amira.page.wait_for_selector(".profile [role=status]:has-text('Saved.')")
+    amira.close_settings()
     bassem.register(bassem_phone, typed=national(bassem_phone))
     assert bassem.page.evaluate("document.documentElement.dir") == "rtl"
     assert bassem.page.evaluate("document.documentElement.lang") == "ar"
@@ -50,6 +55,7 @@ def test_two_browsers_chat_in_arabic_and_english(web: Any) -> None:
     bassem.page.wait_for_selector(".chat-row [data-testid=unread]")
     assert bassem.page.locator(".chat-row [data-testid=unread]").inner_text() == "١"
     assert "Hello Bassem" in bassem.page.locator(".chat-row").inner_text()
+    assert bassem.page.locator(".chat-row .chat-title").inner_text() == "Amira"
     amira.page.wait_for_selector(".bubble.mine [data-tick=delivered]")
 
     # The Arabic interface is laid out right to left: the sidebar is at the right edge, the chat to its left.
@@ -167,3 +173,38 @@ def test_login_screens_are_accessible(web: Any) -> None:
         w.page.wait_for_selector("[data-testid=pairing-code]")
         assert w.axe() == []
         w.screenshot(f"web-{tag}-link")
+
+
+# The page as if its tab were in the background, with notifications allowed and recorded.
+HIDDEN_TAB = """
+window.__hidden = true;
+Object.defineProperty(document, 'visibilityState', {get: () => window.__hidden ? 'hidden' : 'visible'});
+window.__notes = [];
+window.Notification = class {
+  constructor(title, opts) { window.__notes.push([title, opts && opts.body]); }
+  static get permission() { return 'granted'; }
+  static requestPermission() { return Promise.resolve('granted'); }
+};
+"""
+
+
+def test_a_hidden_tab_notifies_and_does_not_mark_read(web: Any) -> None:
+    amira_phone, bassem_phone = new_phone(), new_phone()
+    amira, bassem = web("en-GB"), web("en-GB")
+    bassem.context.add_init_script(HIDDEN_TAB)
+    amira.register(amira_phone)
+    bassem.register(bassem_phone)
+    amira.start_chat(bassem_phone, "Bassem")
+    amira.send("first")
+    bassem.page.click(".chat-row")  # the chat is open, but the tab is in the background
+    amira.send("are you there?")
+    amira.bubble("are you there?").locator("[data-tick=delivered]").wait_for()
+    bassem.page.wait_for_function("window.__notes.some(n => n[1] === 'are you there?')")
+    assert bassem.page.title() == "(2) Hudhud"
+    amira.page.wait_for_timeout(500)
+    assert amira.bubble("are you there?").locator("[data-tick=read]").count() == 0
+
+    # The tab comes to the front: now it is read, and the title loses its count.
+    bassem.page.evaluate("window.__hidden = false; document.dispatchEvent(new Event('visibilitychange'))")
+    amira.bubble("are you there?").locator("[data-tick=read]").wait_for()
+    assert bassem.page.title() == "Hudhud"

@@ -40,6 +40,20 @@ effect(() => {
   root.dataset.theme = settings.theme.value;
 });
 
+// A notification for a new message while the tab is hidden, if the user allowed them (Settings).
+effect(() => {
+  const s = app.signedIn.value;
+  const m = s?.chats.announcement.value;
+  if (!s || !m || document.visibilityState === "visible") return;
+  if (!("Notification" in window) || Notification.permission !== "granted") return;
+  const text = typeof m.content === "object" && typeof m.content.text === "string" ? m.content.text : "";
+  const n = new Notification(s.chats.nameOf(m.sender.user_id) || t("app.name"), { body: text, tag: m.conversation_id });
+  n.onclick = () => {
+    window.focus();
+    s.chats.open(m.conversation_id);
+  };
+});
+
 // Unread messages in the tab's title.
 effect(() => {
   const n = app.signedIn.value?.chats.totalUnread.value ?? 0;

@@ -8,7 +8,10 @@ import { problemText } from "./errors";
 export function Settings({ app, settings, onClose }: { app: AppModel; settings: SettingsModel; onClose: () => void }) {
   const [code, setCode] = useState("");
   const [result, setResult] = useState<string | null>(null);
-  useEffect(() => void app.loadDevices(), []);
+  useEffect(() => {
+    void app.loadDevices();
+    void app.loadMe();
+  }, []);
   const devices = app.devices.value;
   return (
     <section class="panel settings" aria-labelledby="settings-title">
@@ -18,6 +21,7 @@ export function Settings({ app, settings, onClose }: { app: AppModel; settings: 
           {t("settings.close")}
         </button>
       </div>
+      {app.me.value && <Profile app={app} />}
       <fieldset>
         <legend>{t("settings.language")}</legend>
         <label>
@@ -40,6 +44,7 @@ export function Settings({ app, settings, onClose }: { app: AppModel; settings: 
           {t("settings.dark")}
         </label>
       </fieldset>
+      {"Notification" in window && <Notifications />}
       <form
         class="link-device"
         onSubmit={async (e) => {
@@ -86,6 +91,56 @@ export function Settings({ app, settings, onClose }: { app: AppModel; settings: 
       <button type="button" class="danger" onClick={() => void app.logout()}>
         {t("settings.logout")}
       </button>
+    </section>
+  );
+}
+
+function Profile({ app }: { app: AppModel }) {
+  const me = app.me.value!;
+  const [name, setName] = useState(me.display_name);
+  const [about, setAbout] = useState(me.about);
+  const [saved, setSaved] = useState<string | null>(null);
+  return (
+    <form
+      class="profile"
+      onSubmit={async (e) => {
+        e.preventDefault();
+        try {
+          await app.saveProfile(name.trim(), about.trim());
+          setSaved(t("settings.saved"));
+        } catch (exc) {
+          setSaved(problemText(problemOf(exc)));
+        }
+      }}
+    >
+      <h3>{t("settings.profile")}</h3>
+      <p class="hint" dir="ltr">
+        {me.phone}
+      </p>
+      <label for="profile-name">{t("settings.name")}</label>
+      <input id="profile-name" dir="auto" maxLength={64} value={name} onInput={(e) => setName(e.currentTarget.value)} />
+      <label for="profile-about">{t("settings.about")}</label>
+      <input id="profile-about" dir="auto" maxLength={140} value={about} onInput={(e) => setAbout(e.currentTarget.value)} />
+      <button type="submit">{t("settings.save")}</button>
+      {saved && <p role="status">{saved}</p>}
+    </form>
+  );
+}
+
+function Notifications() {
+  const [permission, setPermission] = useState(Notification.permission);
+  return (
+    <section aria-labelledby="notify-title">
+      <h3 id="notify-title">{t("settings.notifications")}</h3>
+      {permission === "granted" ? (
+        <p class="hint">{t("settings.notificationsOn")}</p>
+      ) : permission === "denied" ? (
+        <p class="hint">{t("settings.notificationsBlocked")}</p>
+      ) : (
+        <button type="button" onClick={() => void Notification.requestPermission().then(setPermission)}>
+          {t("settings.notificationsEnable")}
+        </button>
+      )}
     </section>
   );
 }

@@ -120,6 +120,9 @@ export class Api {
   me(): Promise<Me> {
     return this.call("GET", "/v1/me");
   }
+  updateMe(change: { display_name?: string; about?: string }): Promise<Me> {
+    return this.call("PATCH", "/v1/me", change);
+  }
   devices(): Promise<Device[]> {
     return this.call<{ devices: Device[] }>("GET", "/v1/devices").then((r) => r.devices);
   }

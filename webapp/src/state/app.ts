@@ -1,7 +1,7 @@
 // The app's top-level model: signed out (AuthModel) or signed in (ChatStore over a Session). It owns the
 // lifecycle: boot from IndexedDB, start the session, and on logout revoke the device and wipe local data.
 import { effect, signal } from "@preact/signals";
-import { Api, type Device } from "../net/api";
+import { Api, type Device, type Me } from "../net/api";
 import type { Auth, LocalStore } from "../net/db";
 import { Session, type SocketFactory } from "../net/session";
 import { AuthModel } from "./auth";
@@ -31,6 +31,8 @@ export class AppModel {
   readonly auth: AuthModel;
   /** My account's devices (protocol 3.7), loaded when Settings opens. */
   readonly devices = signal<Device[] | null>(null);
+  /** My profile (protocol 3.4), loaded when Settings opens. */
+  readonly me = signal<Me | null>(null);
   private stopWatch: (() => void) | null = null;
 
   constructor(private readonly deps: AppDeps) {
@@ -70,6 +72,19 @@ export class AppModel {
       if (chats.isLoggedOut.value) void this.wipe("logged_out");
     });
     session.start();
+  }
+
+  async loadMe(): Promise<void> {
+    try {
+      this.me.value = await this.deps.api.me();
+    } catch {
+      this.me.value = null;
+    }
+  }
+
+  /** Change my name and about text (3.5); others see it from their next conversation or contact refresh. */
+  async saveProfile(displayName: string, about: string): Promise<void> {
+    this.me.value = await this.deps.api.updateMe({ display_name: displayName, about });
   }
 
   async loadDevices(): Promise<void> {
