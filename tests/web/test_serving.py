@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
+import time
+from pathlib import Path
 
 from hudhud.web.webapp import WEBCLIENT_DIR, WebClient, content_security_policy, reserved
 from tests.support import ServerHandle
@@ -70,3 +73,17 @@ def test_reserved_prefixes_and_csp_host() -> None:
     assert not reserved("/v1x") and not reserved("/") and not reserved("/chats")
     assert "ws://" not in content_security_policy("evil\r\nX: y")
     assert "wss://chat.example:8443" in content_security_policy("chat.example:8443")
+
+
+def test_a_new_build_is_picked_up_without_a_restart(tmp_path: Path) -> None:
+    (tmp_path / "assets").mkdir()
+    (tmp_path / "index.html").write_text("<!doctype html><title>one</title>")
+    client = WebClient(tmp_path)
+    assert "/assets/new-abc.js" not in client.files
+    (tmp_path / "assets" / "new-abc.js").write_text("console.log(1)")
+    (tmp_path / "index.html").write_text("<!doctype html><title>two</title>")
+    os.utime(tmp_path / "index.html", (time.time() + 5, time.time() + 5))
+    r = client.response("/assets/new-abc.js", "127.0.0.1:8080")
+    assert r.status_code == 200 and "immutable" in r.headers["cache-control"]
+    assert client.response("/../index.html", None).status_code == 404  # only paths of the listing
+    assert client.response("/assets/missing.js", None).status_code == 404

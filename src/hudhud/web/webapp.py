@@ -60,10 +60,31 @@ class WebClient:
     def __init__(self, root: Path = WEBCLIENT_DIR) -> None:
         self.root = root
         self.files: dict[str, Path] = {}
-        if root.is_dir():
-            for path in root.rglob("*"):
+        self._stamp: float | None = None
+        self._scan()
+
+    def _index_stamp(self) -> float | None:
+        try:
+            return (self.root / "index.html").stat().st_mtime
+        except OSError:
+            return None
+
+    def _scan(self) -> None:
+        self._stamp = self._index_stamp()
+        files: dict[str, Path] = {}
+        if self.root.is_dir():
+            for path in self.root.rglob("*"):
                 if path.is_file() and not path.name.startswith(".") and path.suffix != ".py":
-                    self.files["/" + path.relative_to(root).as_posix()] = path
+                    files["/" + path.relative_to(self.root).as_posix()] = path
+        self.files = files
+
+    def _lookup(self, path: str) -> Path | None:
+        """The file for `path`; after `make web` replaced the build under a running server, the new listing."""
+        file = self.files.get(path)
+        if file is None and self._index_stamp() != self._stamp:
+            self._scan()
+            file = self.files.get(path)
+        return file
 
     @property
     def built(self) -> bool:
@@ -77,7 +98,7 @@ class WebClient:
             "X-Frame-Options": "DENY",
             "Cross-Origin-Opener-Policy": "same-origin",
         }
-        file = self.files.get(path)
+        file = self._lookup(path)
         if file is not None and path != "/index.html":
             hashed = path.startswith("/assets/")
             headers["Cache-Control"] = "public, max-age=31536000, immutable" if hashed else "no-cache"

@@ -113,6 +113,7 @@ export class AppModel {
   async logout(): Promise<void> {
     const s = this.signedIn.peek();
     if (!s) return;
+    s.session.stop(); // first: the server's 4401 for the revoked device would read as "logged out elsewhere"
     try {
       await this.deps.api.revokeDevice(s.auth.device_id);
     } catch {
