@@ -25,6 +25,7 @@ function setup(contacts: Contact[] = []) {
   const api = {
     conversations: async () => [info("c1")],
     contacts: async () => contacts,
+    blocks: async () => [],
     addContacts: async (entries: { phone: string }[]) =>
       entries.map((e) => ({ phone: "+20" + e.phone.slice(1), name: "", user_id: e.phone === "01000000003" ? "uchadi" : null, display_name: null })),
   } as unknown as Api;

@@ -127,6 +127,7 @@ export function Conversation({ store, chat, onBack }: { store: ChatStore; chat: 
           </p>
         </div>
       </header>
+      <Safety store={store} chat={chat} />
       <ol
         class="messages"
         ref={list}
@@ -187,5 +188,54 @@ export function Conversation({ store, chat, onBack }: { store: ChatStore; chat: 
         onTyping={(state) => store.typingNow(chat.id, state)}
       />
     </section>
+  );
+}
+
+/** The stranger banner (protocol 10.2) and the blocked bar (10.1), with block, report and add-to-contacts. */
+function Safety({ store, chat }: { store: ChatStore; chat: Chat }) {
+  const peer = store.peerOf(chat);
+  const [busy, setBusy] = useState(false);
+  if (!peer) return null;
+  const run = (fn: () => Promise<void>) => async () => {
+    setBusy(true);
+    try {
+      await fn();
+    } finally {
+      setBusy(false);
+    }
+  };
+  if (store.isBlocked(peer.user_id)) {
+    return (
+      <div class="safety" role="status" data-testid="blocked">
+        <span>{t("safety.blocked")}</span>
+        <button type="button" disabled={busy} onClick={run(() => store.unblock(chat))}>
+          {t("safety.unblock")}
+        </button>
+      </div>
+    );
+  }
+  if (!store.isStranger(chat)) return null;
+  return (
+    <div class="safety" role="region" aria-label={t("safety.title")} data-testid="stranger">
+      <p>{t("safety.stranger")}</p>
+      {peer.phone && (
+        <p dir="ltr" class="hint">
+          {peer.phone}
+        </p>
+      )}
+      <div class="row">
+        <button type="button" disabled={busy} onClick={run(() => store.block(chat, false))}>
+          {t("safety.block")}
+        </button>
+        <button type="button" class="danger" disabled={busy} onClick={run(() => store.block(chat, true))}>
+          {t("safety.report")}
+        </button>
+        {peer.phone && (
+          <button type="button" class="primary" disabled={busy} onClick={run(() => store.addToContacts(chat, peer.display_name))}>
+            {t("safety.add")}
+          </button>
+        )}
+      </div>
+    </div>
   );
 }

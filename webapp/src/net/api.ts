@@ -138,6 +138,20 @@ export class Api {
     return this.call<{ contacts: Contact[] }>("POST", "/v1/contacts", { contacts: entries }).then((r) => r.contacts);
   }
 
+  // -- 3.18: blocking and reports
+  blocks(): Promise<string[]> {
+    return this.call<{ blocked: string[] }>("GET", "/v1/blocks").then((r) => r.blocked);
+  }
+  block(userId: string): Promise<void> {
+    return this.call("POST", "/v1/blocks", { user_id: userId, report: false });
+  }
+  unblock(userId: string): Promise<void> {
+    return this.call("DELETE", `/v1/blocks/${encodeURIComponent(userId)}`);
+  }
+  report(r: { user_id?: string; conversation_id?: string; messages?: number[]; block?: boolean; reason?: string }): Promise<{ report_id: string }> {
+    return this.call("POST", "/v1/reports", r);
+  }
+
   // -- 3.13, 3.14: conversations and history
   conversations(): Promise<ConversationInfo[]> {
     return this.call<{ conversations: ConversationInfo[] }>("GET", "/v1/conversations").then((r) => r.conversations);

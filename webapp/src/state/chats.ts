@@ -107,6 +107,8 @@ export class ChatStore implements SessionListener {
   readonly announcement = signal<Envelope | null>(null);
   /** Presence of the users watched (the open chat's peer), from `presence` frames (protocol 8.2). */
   readonly presenceOf = signal<Record<string, Presence>>({});
+  /** Whom I have blocked (protocol 3.18, 10.1). */
+  readonly blocked = signal<ReadonlySet<string>>(new Set());
   /** Unread messages over all chats, for the page title. */
   readonly totalUnread: ReadonlySignal<number>;
 
@@ -171,9 +173,14 @@ export class ChatStore implements SessionListener {
 
   /** Conversations and contacts from REST (after each welcome, and when an unknown conversation shows up). */
   async refresh(): Promise<void> {
-    const [infos, contacts] = await Promise.all([this.deps.api.conversations(), this.deps.api.contacts()]);
+    const [infos, contacts, blocked] = await Promise.all([
+      this.deps.api.conversations(),
+      this.deps.api.contacts(),
+      this.deps.api.blocks().catch(() => [...this.blocked.peek()]),
+    ]);
     batch(() => {
       this.contacts.value = contacts;
+      this.blocked.value = new Set(blocked);
       const map = new Map(this.chats.value);
       for (const info of infos) {
         if (info.kind === "inbox") continue; // notices (group invitations) have their own screen, later
@@ -352,6 +359,49 @@ export class ChatStore implements SessionListener {
     const chat = this.draftFor(map, uid);
     this.chats.value = map;
     return { ok: true, id: chat.id };
+  }
+
+  /** A direct chat started by someone not in my address book (protocol 10.2): show the stranger banner. */
+  isStranger(chat: Chat): boolean {
+    const peer = this.peerOf(chat);
+    if (!peer || this.contacts.value.some((c) => c.user_id === peer.user_id)) return false;
+    return chat.messages.value.some((m) => m.stranger === true && m.sender.user_id === peer.user_id);
+  }
+
+  isBlocked(userId: string): boolean {
+    return this.blocked.value.has(userId);
+  }
+
+  /** Block the chat's other member, optionally reporting them with their latest messages as evidence (10.6). */
+  async block(chat: Chat, report: boolean): Promise<void> {
+    const peer = this.peerOf(chat);
+    if (!peer) return;
+    if (report) {
+      const evidence = chat.messages.peek().filter((m) => m.sender.user_id === peer.user_id).slice(-20).map((m) => m.seq);
+      await this.deps.api.report({ user_id: peer.user_id, conversation_id: chat.id, messages: evidence, block: true });
+    } else {
+      await this.deps.api.block(peer.user_id);
+    }
+    this.blocked.value = new Set([...this.blocked.peek(), peer.user_id]);
+  }
+
+  async unblock(chat: Chat): Promise<void> {
+    const peer = this.peerOf(chat);
+    if (!peer) return;
+    await this.deps.api.unblock(peer.user_id);
+    const next = new Set(this.blocked.peek());
+    next.delete(peer.user_id);
+    this.blocked.value = next;
+  }
+
+  /** Save the stranger's number in my address book (3.11), which ends the banner. */
+  async addToContacts(chat: Chat, name: string): Promise<void> {
+    const peer = this.peerOf(chat);
+    if (!peer?.phone) return;
+    await this.deps.api.addContacts([{ phone: peer.phone, ...(name ? { name } : {}) }]);
+    const contacts = await this.deps.api.contacts();
+    this.contacts.value = contacts;
+    await this.deps.store.putContacts(contacts);
   }
 
   /** Mark what is on screen as read: the open chat, while the tab is visible (protocol 4.5 `read`). */
