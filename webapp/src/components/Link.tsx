@@ -10,7 +10,7 @@ export function LinkScreen({ auth }: { auth: AuthModel }) {
     const timer = setInterval(() => setNow(Date.now()), 1000);
     return () => clearInterval(timer);
   }, []);
-  const left = req ? Math.max(0, Math.round(req.expires_at - now / 1000)) : 0;
+  const left = req ? Math.max(0, Math.round(req.expires_at - (now + auth.skewMs.value) / 1000)) : 0;
   return (
     <section aria-labelledby="login-title">
       <h1 id="login-title">{t("link.title")}</h1>

@@ -60,6 +60,9 @@ export interface Device {
 
 export class Api {
   token: string | null = null;
+  /** The server's clock minus ours (ms, ±1 s), from the last response's Date header: times such as a link
+   * request's `expires_at` are on the server's clock (protocol 2.4). */
+  skewMs = 0;
 
   constructor(
     private readonly base = "",
@@ -82,6 +85,8 @@ export class Api {
     } catch (exc) {
       throw new NetworkError(String(exc));
     }
+    const date = resp.headers.get("Date");
+    if (date && !Number.isNaN(Date.parse(date))) this.skewMs = Date.parse(date) - Date.now();
     if (resp.status === 204) return undefined as T;
     let data: unknown = null;
     try {

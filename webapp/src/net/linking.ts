@@ -28,7 +28,7 @@ export class LinkFlow {
   /** Poll until approved (200 with the token, handed out once), expired or cancelled. Network errors: keep polling. */
   async wait(req: LinkRequest): Promise<LinkOutcome> {
     const sleep = this.opts.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
-    const now = this.opts.now ?? (() => Date.now() / 1000);
+    const now = this.opts.now ?? (() => (Date.now() + this.api.skewMs) / 1000); // on the server's clock
     const interval = this.opts.intervalMs ?? 1500;
     while (!this.cancelled) {
       try {

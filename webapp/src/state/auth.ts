@@ -24,6 +24,8 @@ export class AuthModel {
   readonly problem = signal<Problem | null>(null);
   readonly link = signal<LinkRequest | null>(null);
   readonly linkExpired = signal(false);
+  /** Server clock minus local clock, ms, as of the link request (for its countdown). */
+  readonly skewMs = signal(0);
   readonly notice = signal<"logged_out" | null>(null);
   private flow: LinkFlow | null = null;
 
@@ -76,6 +78,7 @@ export class AuthModel {
     return this.run(async () => {
       const req = await flow.request(this.deviceName);
       if (flow !== this.flow) return;
+      this.skewMs.value = this.api.skewMs;
       this.link.value = req;
       this.busy.value = false;
       const outcome = await flow.wait(req);
