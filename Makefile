@@ -4,8 +4,15 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DEVSTAMP := $(VENV)/.installed-dev
+# The web client (webapp/): node is needed only to change it; the targets run when node is here, always under CI.
+NPM ?= npm
+WEBCLIENT := src/hudhud/webclient
+HAVE_NODE := $(shell command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 && echo yes)
+IN_CI := $(filter 1 true yes TRUE,$(CI))
+WEB_TOOLS := $(or $(HAVE_NODE),$(IN_CI))
+WEB_CHECK_DIR ?= $(or $(TMPDIR),/tmp)/hudhud-web-check
 
-.PHONY: run test check lint format bench clean
+.PHONY: run test check lint format bench clean web web-dev web-test web-check
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,17 +29,46 @@ $(DEVSTAMP): pyproject.toml | $(BIN)/python
 run: $(STAMP)
 	$(BIN)/hudhud serve
 
-test: $(DEVSTAMP)
+test: $(DEVSTAMP) $(if $(WEB_TOOLS),web-test)
 	$(BIN)/pytest -q
 
 check: $(DEVSTAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/mypy
+	$(if $(WEB_TOOLS),$(MAKE) web-check,@echo "node/npm not found: web-check skipped (it always runs under CI=true)")
 
 format: $(DEVSTAMP)
 	$(BIN)/ruff format src tests benchmarks
 	$(BIN)/ruff check --fix src tests benchmarks
+
+# -- the web client (webapp/, docs/subsystems/web.md) ---------------------------------------------------------
+# Node is needed only to change the client: its build is committed in src/hudhud/webclient/ and shipped in the
+# Python package. `make check` and `make test` run the web targets when node is here, and always under CI=true.
+
+webapp/node_modules/.installed: webapp/package-lock.json webapp/package.json
+	cd webapp && $(NPM) ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+web: webapp/node_modules/.installed
+	cd webapp && $(NPM) run --silent build
+
+web-dev: webapp/node_modules/.installed
+	@echo "start a server first (make run); vite proxies /v1 to $${HUDHUD_SERVER:-http://127.0.0.1:8080}"
+	cd webapp && $(NPM) run dev
+
+web-test: webapp/node_modules/.installed
+	cd webapp && $(NPM) test --silent
+
+# Rebuild from the sources and the lock file in a scratch copy, and fail if the committed build differs.
+web-check:
+	rm -rf $(WEB_CHECK_DIR) && mkdir -p $(WEB_CHECK_DIR)/src
+	tar -C webapp --exclude=node_modules -cf - . | tar -C $(WEB_CHECK_DIR)/src -xf -
+	cd $(WEB_CHECK_DIR)/src && $(NPM) ci --no-audit --no-fund --loglevel=error
+	cd $(WEB_CHECK_DIR)/src && HUDHUD_WEB_OUT=$(WEB_CHECK_DIR)/out $(NPM) run --silent build
+	diff -r $(WEB_CHECK_DIR)/out $(WEBCLIENT) || { echo "the committed web client ($(WEBCLIENT)) is not what webapp/ builds: run make web and commit"; exit 1; }
+	rm -rf $(WEB_CHECK_DIR)
+	@echo "web client build is up to date"
 
 BENCHSTAMP := $(VENV)/.installed-bench
 

@@ -1,0 +1,135 @@
+import { useState } from "preact/hooks";
+import { formatTime, type Key, t } from "../i18n";
+import type { Bubble as BubbleData } from "../state/projection";
+import { MessageText } from "./MessageText";
+import { Ticks } from "./Ticks";
+
+const EVENTS = new Set(["created", "added", "removed", "left", "promoted", "demoted", "info_changed", "settings_changed", "joined"]);
+
+/** A group event (protocol 9.4) as one line; an event this version does not know is a neutral "group updated". */
+function systemText(b: BubbleData, nameOf: (id: string) => string): string {
+  const e = b.event;
+  if (!e || !EVENTS.has(e.name)) return t("system.unknown");
+  return t(`system.${e.name}` as Key, {
+    actor: nameOf(e.actor),
+    users: e.users.map(nameOf).join(", "),
+    subject: e.subject ?? "",
+  });
+}
+
+/** What the user can do with a message; the conversation view wires these to the model. */
+export interface BubbleActions {
+  reply(b: BubbleData): void;
+  edit(b: BubbleData): void;
+  remove(b: BubbleData): void;
+  react(b: BubbleData, emoji: string): void;
+  jump(seq: number): void;
+}
+
+const QUICK = ["👍", "❤️", "😂"];
+
+function Menu({ b, actions, close }: { b: BubbleData; actions: BubbleActions; close: () => void }) {
+  const act = (fn: () => void) => () => {
+    fn();
+    close();
+  };
+  return (
+    <div class="actions-menu">
+      {QUICK.map((emoji) => (
+        <button
+          key={emoji}
+          type="button"
+          aria-label={t("conv.react", { emoji })}
+          aria-pressed={b.myReaction === emoji}
+          onClick={act(() => actions.react(b, b.myReaction === emoji ? "" : emoji))}
+        >
+          {emoji}
+        </button>
+      ))}
+      <button type="button" onClick={act(() => actions.reply(b))}>
+        {t("conv.reply")}
+      </button>
+      {b.text !== null && (
+        <button type="button" onClick={act(() => void navigator.clipboard?.writeText(b.text ?? ""))}>
+          {t("conv.copy")}
+        </button>
+      )}
+      {b.mine && b.text !== null && (
+        <button type="button" onClick={act(() => actions.edit(b))}>
+          {t("conv.edit")}
+        </button>
+      )}
+      {b.mine && (
+        <button type="button" class="danger" onClick={act(() => actions.remove(b))}>
+          {t("conv.delete")}
+        </button>
+      )}
+    </div>
+  );
+}
+
+export function Bubble({
+  b,
+  senderName,
+  nameOf,
+  actions,
+}: {
+  b: BubbleData;
+  senderName: string | null;
+  nameOf: (id: string) => string;
+  actions: BubbleActions;
+}) {
+  const [menu, setMenu] = useState(false);
+  if (b.system) {
+    return (
+      <li class="system-message" data-seq={b.seq ?? undefined} data-key={b.key} dir="auto">
+        {systemText(b, nameOf)}
+      </li>
+    );
+  }
+  return (
+    <li class={`bubble ${b.mine ? "mine" : "theirs"}`} data-seq={b.seq ?? undefined} data-key={b.key}>
+      {senderName && <div class="sender">{senderName}</div>}
+      {b.replyTo && !b.deleted && (
+        <button type="button" class="quote" onClick={() => actions.jump(b.replyTo!.seq)}>
+          <span class="quote-name">{b.replyTo.senderId ? nameOf(b.replyTo.senderId) : ""}</span>
+          <span class="quote-text" dir="auto">
+            {b.replyTo.text ?? t("conv.quoteDeleted")}
+          </span>
+        </button>
+      )}
+      {b.forwarded && <div class="forwarded">{t("conv.forwarded")}</div>}
+      <div class="text" dir="auto">
+        {b.deleted ? (
+          <em>{t("conv.deleted")}</em>
+        ) : b.text !== null ? (
+          <MessageText text={b.text} />
+        ) : (
+          <em>{t("conv.unsupported")}</em>
+        )}
+      </div>
+      <div class="meta">
+        {b.seq !== null && !b.deleted && (
+          <button type="button" class="more" aria-label={t("conv.actions")} aria-expanded={menu} onClick={() => setMenu(!menu)}>
+            ⋯
+          </button>
+        )}
+        {b.edited && <span class="edited">{t("conv.edited")}</span>}
+        <time dateTime={new Date(b.ts * 1000).toISOString()}>{formatTime(b.ts)}</time>
+        {b.tick && <Ticks tick={b.tick} />}
+        {b.tick === "failed" && <span class="failed">{t("conv.failed", { code: b.failedCode ?? "" })}</span>}
+      </div>
+      {menu && <Menu b={b} actions={actions} close={() => setMenu(false)} />}
+      {b.reactions.length > 0 && (
+        <div class="reactions">
+          {b.reactions.map((r) => (
+            <span key={r.emoji}>
+              {r.emoji}
+              {r.count > 1 ? ` ${r.count}` : ""}
+            </span>
+          ))}
+        </div>
+      )}
+    </li>
+  );
+}

@@ -1,0 +1,241 @@
+import { useComputed } from "@preact/signals";
+import { useEffect, useLayoutEffect, useRef, useState } from "preact/hooks";
+import { formatDay, formatShortDate, formatTime, t } from "../i18n";
+import type { Chat, ChatStore } from "../state/chats";
+import { type Bubble as BubbleData, bubbles, sameDay, withDays } from "../state/projection";
+import { Bubble, type BubbleActions } from "./Bubble";
+import { isPhone } from "./ChatList";
+import { fitWindow, initialWindow, type MessageWindow, windowAround, windowDown, windowUp } from "./virtual";
+
+const EDGE = 150; // px from the top or bottom at which the window slides
+import { Composer } from "./Composer";
+
+
+function dayLabel(ts: number): string {
+  const now = Date.now() / 1000;
+  if (sameDay(ts, now)) return t("conv.today");
+  if (sameDay(ts, now - 86400)) return t("conv.yesterday");
+  return formatDay(ts);
+}
+
+function lastSeenText(ts: number): string {
+  const now = Date.now() / 1000;
+  if (sameDay(ts, now)) return `${t("conv.today")} ${formatTime(ts)}`;
+  if (sameDay(ts, now - 86400)) return `${t("conv.yesterday")} ${formatTime(ts)}`;
+  return `${formatShortDate(ts)} ${formatTime(ts)}`;
+}
+
+export function Conversation({ store, chat, onBack }: { store: ChatStore; chat: Chat; onBack: () => void }) {
+  const rows = useComputed(() =>
+    withDays(bubbles(chat.messages.value, chat.outbox.value, store.userId, chat.receipts.value, chat.failed.value)),
+  );
+  const [win, setWin] = useState<MessageWindow>(() => initialWindow(rows.peek().length));
+  const [replyTo, setReplyTo] = useState<BubbleData | null>(null);
+  const [editing, setEditing] = useState<BubbleData | null>(null);
+  const [, rerender] = useState(0);
+  const list = useRef<HTMLOListElement>(null);
+  const stick = useRef(true);
+  const all = rows.value;
+  const w = fitWindow(win, all.length);
+  const shown = all.slice(w.start, w.end);
+  /** Before the window slides: a row on screen and its distance from the top, to keep it still afterwards. */
+  const anchor = useRef<{ key: string; offset: number } | null>(null);
+  const slide = (next: MessageWindow) => {
+    const el = list.current;
+    if (el) {
+      for (const child of Array.from(el.children) as HTMLElement[]) {
+        if (child.offsetTop + child.offsetHeight > el.scrollTop) {
+          anchor.current = { key: child.dataset.key ?? "", offset: child.offsetTop - el.scrollTop };
+          break;
+        }
+      }
+    }
+    setWin(next);
+  };
+  const title = store.titleOf(chat);
+  const typing = chat.typing.value.length > 0;
+  const group = chat.info.value.kind === "group";
+  const peer = store.peerOf(chat);
+  const presence = peer ? store.presenceOf.value[peer.user_id] : undefined;
+  const status = typing
+    ? t("conv.typing")
+    : presence?.status === "online"
+      ? t("conv.online")
+      : presence?.status === "offline" && presence.lastSeen
+        ? t("conv.lastSeen", { when: lastSeenText(presence.lastSeen) })
+        : "";
+
+
+  const jumpTo = useRef<number | null>(null);
+  useEffect(() => {
+    const seq = jumpTo.current;
+    if (seq === null) return;
+    const el = list.current?.querySelector(`[data-seq="${seq}"]`);
+    if (el) {
+      jumpTo.current = null;
+      stick.current = false;
+      el.scrollIntoView({ block: "center" });
+      el.classList.add("flash");
+      setTimeout(() => el.classList.remove("flash"), 1200);
+    }
+  });
+  const nameOf = (id: string) => (id === store.userId ? t("chats.you") : store.nameOf(id) || t("chats.unknown"));
+  const actions: BubbleActions = {
+    reply: (b) => {
+      setEditing(null);
+      setReplyTo(b);
+    },
+    edit: (b) => {
+      setReplyTo(null);
+      setEditing(b);
+    },
+    remove: (b) => void (b.seq !== null && store.deleteForEveryone(chat.id, b.seq)),
+    react: (b, emoji) => void (b.seq !== null && store.react(chat.id, b.seq, emoji)),
+    jump: (seq) => {
+      jumpTo.current = seq;
+      stick.current = false;
+      const i = all.findIndex((r) => r.kind === "bubble" && r.bubble.seq === seq);
+      if (i >= 0 && (i < w.start || i >= w.end)) setWin(windowAround(i, all.length)); // outside the window
+      else rerender((n) => n + 1); // re-render so the effect above runs
+    },
+  };
+  useLayoutEffect(() => {
+    const el = list.current;
+    if (!el) return;
+    const a = anchor.current;
+    if (a) {
+      anchor.current = null;
+      const row = el.querySelector<HTMLElement>(`[data-key="${a.key}"]`);
+      if (row) el.scrollTop = row.offsetTop - a.offset;
+      return;
+    }
+    if (stick.current && w.follow) el.scrollTop = el.scrollHeight;
+  });
+
+  return (
+    <section class="conversation" aria-labelledby="conv-title">
+      <header class="conv-header">
+        <button type="button" class="icon back" onClick={onBack} aria-label={t("conv.back")}>
+          <span aria-hidden="true">‹</span>
+        </button>
+        <div class="conv-title">
+          <h2 id="conv-title" dir={isPhone(title) ? "ltr" : "auto"}>
+            {title === "\u0000me" ? t("chats.me") : title || t("chats.unknown")}
+          </h2>
+          <p class={`typing${typing ? " is-typing" : ""}`} aria-live="polite" data-testid="typing">
+            {status}
+          </p>
+        </div>
+      </header>
+      <Safety store={store} chat={chat} />
+      <ol
+        class="messages"
+        ref={list}
+        aria-label={t("conv.messages")}
+        tabIndex={0}
+        onScroll={(e) => {
+          const el = e.currentTarget;
+          stick.current = el.scrollHeight - el.scrollTop - el.clientHeight < 40;
+          if (el.scrollTop < EDGE && w.start > 0) slide(windowUp(w, all.length));
+          else if (el.scrollHeight - el.scrollTop - el.clientHeight < EDGE && !w.follow) slide(windowDown(w, all.length));
+        }}
+      >
+        {shown.map((row) =>
+          row.kind === "day" ? (
+            <li key={row.key} class="day" data-key={row.key}>
+              <span>{dayLabel(row.ts)}</span>
+            </li>
+          ) : (
+            <Bubble
+              key={row.key}
+              b={row.bubble}
+              senderName={group && !row.bubble.mine ? store.nameOf(row.bubble.senderId) || null : null}
+              nameOf={nameOf}
+              actions={actions}
+            />
+          ),
+        )}
+      </ol>
+      {(replyTo || editing) && (
+        <div class="compose-context" role="status">
+          <span class="quote-text" dir="auto">
+            {editing ? t("conv.editing") : t("conv.replyingTo", { name: nameOf(replyTo!.senderId) })}
+            {": "}
+            {(editing ?? replyTo)!.text ?? ""}
+          </span>
+          <button
+            type="button"
+            onClick={() => {
+              setReplyTo(null);
+              setEditing(null);
+            }}
+          >
+            {t("conv.cancel")}
+          </button>
+        </div>
+      )}
+      <Composer
+        key={`${chat.id}:${editing?.key ?? ""}`}
+        initial={editing?.text ?? ""}
+        onSend={(text) => {
+          stick.current = true;
+          if (!w.follow) setWin(initialWindow(all.length));
+          if (editing?.seq) void store.edit(chat.id, editing.seq, text);
+          else void store.sendText(chat.id, text, replyTo?.seq ?? undefined);
+          setReplyTo(null);
+          setEditing(null);
+        }}
+        onTyping={(state) => store.typingNow(chat.id, state)}
+      />
+    </section>
+  );
+}
+
+/** The stranger banner (protocol 10.2) and the blocked bar (10.1), with block, report and add-to-contacts. */
+function Safety({ store, chat }: { store: ChatStore; chat: Chat }) {
+  const peer = store.peerOf(chat);
+  const [busy, setBusy] = useState(false);
+  if (!peer) return null;
+  const run = (fn: () => Promise<void>) => async () => {
+    setBusy(true);
+    try {
+      await fn();
+    } finally {
+      setBusy(false);
+    }
+  };
+  if (store.isBlocked(peer.user_id)) {
+    return (
+      <div class="safety" role="status" data-testid="blocked">
+        <span>{t("safety.blocked")}</span>
+        <button type="button" disabled={busy} onClick={run(() => store.unblock(chat))}>
+          {t("safety.unblock")}
+        </button>
+      </div>
+    );
+  }
+  if (!store.isStranger(chat)) return null;
+  return (
+    <div class="safety" role="region" aria-label={t("safety.title")} data-testid="stranger">
+      <p>{t("safety.stranger")}</p>
+      {peer.phone && (
+        <p dir="ltr" class="hint">
+          {peer.phone}
+        </p>
+      )}
+      <div class="row">
+        <button type="button" disabled={busy} onClick={run(() => store.block(chat, false))}>
+          {t("safety.block")}
+        </button>
+        <button type="button" class="danger" disabled={busy} onClick={run(() => store.block(chat, true))}>
+          {t("safety.report")}
+        </button>
+        {peer.phone && (
+          <button type="button" class="primary" disabled={busy} onClick={run(() => store.addToContacts(chat, peer.display_name))}>
+            {t("safety.add")}
+          </button>
+        )}
+      </div>
+    </div>
+  );
+}
