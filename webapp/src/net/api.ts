@@ -61,7 +61,7 @@ export interface Device {
 export class Api {
   token: string | null = null;
   /** The server's clock minus ours (ms, ±1 s), from the last response's Date header: times such as a link
-   * request's `expires_at` are on the server's clock (protocol 2.4). */
+   * request's `expires_at` are on the server's clock (protocol 2.5). */
   skewMs = 0;
 
   constructor(
@@ -110,7 +110,7 @@ export class Api {
     return this.call("POST", "/v1/auth/verify", { phone, code, device_name: deviceName });
   }
 
-  // -- 2.4: linking with a pairing code
+  // -- 2.5: linking with a pairing code
   createLinkRequest(deviceName: string): Promise<LinkRequest> {
     return this.call("POST", "/v1/link/requests", { device_name: deviceName });
   }

@@ -1,4 +1,4 @@
-// Linking this browser to an account with a pairing code (docs/protocol.md section 2.4): ask for a code, show
+// Linking this browser to an account with a pairing code (docs/protocol.md section 2.5): ask for a code, show
 // it, and poll `claim` with the secret until a logged-in device approves it. The secret never leaves here.
 import { Api, ApiError, type LinkRequest, type Login } from "./api";
 

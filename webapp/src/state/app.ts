@@ -102,7 +102,7 @@ export class AppModel {
     await this.loadDevices();
   }
 
-  /** Approve another browser's pairing code for this account (protocol 2.4, step 2). */
+  /** Approve another browser's pairing code for this account (protocol 2.5, step 2). */
   async approveLink(code: string): Promise<string> {
     const name = (await this.deps.api.approveLink(code)).device_name;
     void this.loadDevices();

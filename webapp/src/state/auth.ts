@@ -1,4 +1,4 @@
-// Logging in (SMS code, protocol 2.1) and linking with a pairing code (2.4), as a view model. When a token is
+// Logging in (SMS code, protocol 2.1) and linking with a pairing code (2.5), as a view model. When a token is
 // obtained it is written to IndexedDB and `onLogin` starts the signed-in part of the app.
 import { signal } from "@preact/signals";
 import { type Api, ApiError, type LinkRequest, type Login, NetworkError } from "../net/api";
