@@ -29,7 +29,8 @@ from hudhud.client.net.protocol import (
     TicksChanged,
     ws_url_for,
 )
-from hudhud.client.state import Envelope, OutboxEntry, StateStore
+from hudhud.client.records import Envelope, OutboxEntry
+from hudhud.client.state import StateStore
 
 log = logging.getLogger("hudhud.client")
 
@@ -123,7 +124,7 @@ class _Outcome:
     started: float = field(default_factory=time.monotonic)
 
 
-# -- the client -----------------------------------------------------------------------------------------------
+# -- the state every layer shares ------------------------------------------------------------------------------
 
 
 class ClientCore:

@@ -25,7 +25,7 @@ from hudhud.client.net.protocol import (
     Sent,
 )
 from hudhud.client.net.rest import RestCalls
-from hudhud.client.state import OutboxEntry
+from hudhud.client.records import OutboxEntry
 
 
 class Outbox(RestCalls):

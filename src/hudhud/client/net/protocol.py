@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from hudhud.client.state import Envelope
+from hudhud.client.records import Envelope
 
 log = logging.getLogger("hudhud.client")
 

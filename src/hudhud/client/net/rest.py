@@ -17,7 +17,7 @@ from hudhud.client.net.protocol import (
     NotLoggedIn,
     ServerUnreachable,
 )
-from hudhud.client.state import CachedContact, Envelope
+from hudhud.client.records import CachedContact, Envelope
 
 
 class RestCalls(ClientCore):

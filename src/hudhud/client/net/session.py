@@ -32,7 +32,7 @@ from hudhud.client.net.protocol import (
     SyncedEvent,
     TypingUpdate,
 )
-from hudhud.client.state import Envelope
+from hudhud.client.records import Envelope
 
 
 class Session(Outbox):
