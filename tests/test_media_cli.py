@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from hudhud.client import media
-from hudhud.client.media_commands import ProgressBar
+from hudhud.client.commands.media import ProgressBar
 from hudhud.client.sdk import Delivered
 from tests import mediakit as mk
 from tests.clikit import Cli, _clean_env  # noqa: F401 - the fixture applies to this module

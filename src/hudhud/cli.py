@@ -327,10 +327,7 @@ def build_parser() -> argparse.ArgumentParser:
     except ImportError:  # pragma: no cover - the client package is part of every install
         commands = None  # type: ignore[assignment]
     if commands is not None:
-        from hudhud.client import account_commands
-
-        commands.register(sub, common)
-        account_commands.register(sub, common)
+        commands.register(sub, common)  # the client commands, delete-account last
     return parser
 
 

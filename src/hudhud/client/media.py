@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from hudhud.client.net.protocol import ApiError, NotLoggedIn, ServerUnreachable
 from hudhud.media import sniff
 
 if TYPE_CHECKING:
@@ -372,7 +373,6 @@ def media_ids(content: Any) -> list[str]:
 
 
 def _error(resp: httpx.Response) -> Exception:
-    from hudhud.client.sdk import ApiError
 
     try:
         err = resp.json().get("error") or {}
@@ -388,7 +388,6 @@ def _error(resp: httpx.Response) -> Exception:
 
 
 def _headers(client: HudhudClient) -> dict[str, str]:
-    from hudhud.client.sdk import NotLoggedIn
 
     token = client.store.token
     if not token:
@@ -412,7 +411,6 @@ async def upload(
 ) -> dict[str, Any]:
     """Upload a file (resuming an earlier, unfinished upload of the same file) and return the finalized media
     as the server describes it (media_id, size, sha256, content_type, width, height, preview …)."""
-    from hudhud.client.sdk import ApiError, ServerUnreachable
 
     if kind not in MEDIA_KINDS:
         raise ValueError(f"kind is one of {', '.join(MEDIA_KINDS)}")
@@ -504,7 +502,6 @@ async def download(
 ) -> Path:
     """Download a media to `dest`, resuming `<dest>.part` if an earlier attempt left one, and check its SHA-256
     (the one given, from the message's payload, else the server's). Returns `dest`."""
-    from hudhud.client.sdk import ServerUnreachable
 
     meta = await info(client, media_id)
     size = int(meta["size"])

@@ -16,20 +16,10 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from hudhud.client import media
-from hudhud.client.commands import (
-    Target,
-    UserError,
-    _guarded,
-    _open,
-    _out,
-    _require_login,
-    _send_content,
-    clean,
-    resolve_conversation,
-    resolve_group,
-    resolve_target,
-    resolve_user,
-)
+from hudhud.client.commands.common import UserError, _guarded, _open, _out, _require_login
+from hudhud.client.commands.messages import _send_content
+from hudhud.client.commands.render import clean
+from hudhud.client.commands.resolve import Target, resolve_conversation, resolve_group, resolve_target, resolve_user
 
 MEDIA_ID_RE = re.compile(r"m[0-9abcdefghjkmnpqrstvwxyz]{26}")
 
