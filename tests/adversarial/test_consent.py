@@ -369,3 +369,17 @@ async def test_a_group_add_answers_invited_whatever_kept_the_person_out(server, 
     r = await create_group(amal, "Club", badr)
     assert r["invited"] == [badr.id] and r["added"] == []
     assert (await badr.call("GET", "/v1/invitations")).json()["invitations"] == []
+
+
+async def test_a_withheld_broadcast_copy_is_no_conversation(server):
+    """A broadcast to people who never saved the sender stores copies for the sender alone. They must not
+    count as having written to those people: no cheaper discovery of their numbers, no number shown."""
+    marketer = await person(server, "+201099900030", "Shop")
+    target = await person(server, "+201099900031", "Target")
+    r = await marketer.call("POST", "/v1/broadcast-lists", json={"name": "Leads", "members": [target.id]})
+    m = await marketer.client()
+    await m.send({"type": "broadcast", "id": "b1", "list_id": r.json()["list_id"], "content": {"type": "text"}})
+    assert (await m.expect("broadcast_sent"))["reached"] == 1
+    assert (await target.call("GET", f"/v1/users/{marketer.id}")).json()["phone"] is None
+    found = (await marketer.call("POST", "/v1/contacts", json={"contacts": [{"phone": target.phone}]})).json()
+    assert found["discovery_budget_left"] == 998  # a number nobody wrote to: 2 units

@@ -226,8 +226,8 @@ class MessagingService:
                 if to_user != user_id and not withheld:
                     # (A copy nobody but the sender will see reaches no stranger, so it costs no new chat.)
                     stranger = new_chat_check(conn, sender, recipient, now, s)
-                conv_id = q.create_direct(conn, ids.new_id("c"), user_id, to_user, now)
-                wrote = True  # the chat is started by this message
+                conv_id = q.create_direct(conn, ids.new_id("c"), user_id, to_user, now, a_wrote=not withheld)
+                wrote = True  # recorded by the creation (unless withheld, below)
             seq = q.append_message(
                 conn,
                 conv_id,
@@ -240,8 +240,10 @@ class MessagingService:
                 withheld=withheld,
                 stranger=stranger,
             )
-            if not wrote:
-                rq.mark_wrote(conn, conv_id, user_id)  # once per direct chat and sender
+            if not wrote and not withheld:
+                # Once per direct chat and sender. A withheld message reaches nobody, so it shows nobody anything
+                # (no number, no cheaper discovery: a broadcast to people who never saved me is no conversation).
+                rq.mark_wrote(conn, conv_id, user_id)
             if media:
                 mq.attach(conn, conv_id, seq, media)  # the media references travel beside the opaque payload
             if forward_of is not None:

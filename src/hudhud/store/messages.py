@@ -97,9 +97,9 @@ def find_direct(conn: Connection, a: str, b: str) -> str | None:
     return str(found[0][0]) if found else None
 
 
-def create_direct(conn: Connection, conv_id: str, a: str, b: str, now: float) -> str:
+def create_direct(conn: Connection, conv_id: str, a: str, b: str, now: float, a_wrote: bool = True) -> str:
     """Create the direct conversation of a and b, started by a who is writing its first message, or return the
-    one another node created first."""
+    one another node created first. `a_wrote`: b will see that message (not so for one withheld from b)."""
     conn.execute(
         _insert(conn, conversations)
         .values(id=conv_id, kind="direct", direct_key=direct_key(a, b), last_seq=0, created_at=now, created_by=a)
@@ -110,7 +110,9 @@ def create_direct(conn: Connection, conv_id: str, a: str, b: str, now: float) ->
     for user_id in {a, b}:
         conn.execute(
             _insert(conn, members)
-            .values(conversation_id=existing, user_id=user_id, role="member", joined_seq=0, wrote=user_id == a)
+            .values(
+                conversation_id=existing, user_id=user_id, role="member", joined_seq=0, wrote=a_wrote and user_id == a
+            )
             .on_conflict_do_nothing()
         )
     return existing

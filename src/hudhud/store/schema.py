@@ -134,8 +134,8 @@ members = Table(
     # everything through read_seq.
     Column("delivered_seq", Integer, nullable=False, server_default="0"),
     Column("read_seq", Integer, nullable=False, server_default="0"),
-    # In a direct chat: this member has sent a message in it (they chose to write to the other, which shows the
-    # other their number and makes them no longer a stranger to the other).
+    # In a direct chat: this member has sent a message in it that the other could see (they chose to write to the
+    # other, which shows the other their number; withheld messages do not count).
     Column("wrote", Boolean, nullable=False, server_default=false()),
     # In a group: the admin who added this member directly (a complaint from them counts against that admin).
     Column("added_by", String(32), nullable=True),

@@ -28,7 +28,7 @@ def upgrade() -> None:
         UPDATE members SET wrote = TRUE
         WHERE conversation_id IN (SELECT id FROM conversations WHERE kind = 'direct')
           AND EXISTS (SELECT 1 FROM messages m WHERE m.conversation_id = members.conversation_id
-                      AND m.sender_id = members.user_id AND m.kind = 'user')
+                      AND m.sender_id = members.user_id AND m.kind = 'user' AND m.withheld = FALSE)
         """
     )
     op.execute(
