@@ -79,7 +79,8 @@ class ContactService:
             )
 
         def op(conn: Connection) -> tuple[int, int]:
-            new = [n for n in book if n not in q.contact_phones(conn, owner_id, list(book))]
+            known = q.contact_phones(conn, owner_id, list(book))
+            new = [n for n in book if n not in known]
             partners = rq.chat_partners(conn, owner_id, new)
             cost = sum(1 if n in partners else s.discovery_unknown_cost for n in new)
             if cost:
