@@ -42,6 +42,14 @@ class Principal:
     device_id: str
 
 
+def check_device_room(conn: Connection, user_id: str, max_devices: int) -> None:
+    """Refuse a new device for an account that already has `max_devices` (409 device_limit)."""
+    if len(q.active_devices(conn, user_id)) >= max_devices:
+        raise ClientError(
+            f"this account already has {max_devices} devices; remove one first", code="device_limit", status=409
+        )
+
+
 class AccountService:
     def __init__(self, db: Database, bus: Bus, sms: SmsGateway, clock: Clock, settings: Settings) -> None:
         self._db = db
@@ -129,12 +137,8 @@ class AccountService:
             if user is not None and user.status == "suspended":
                 raise ClientError("this account is suspended", code="account_suspended", status=403)
             new = user is None
-            if user is not None and len(q.active_devices(conn, user.id)) >= s.max_devices:
-                raise ClientError(
-                    f"this account already has {s.max_devices} devices; remove one first",
-                    code="device_limit",
-                    status=409,
-                )
+            if user is not None:
+                check_device_room(conn, user.id, s.max_devices)
             q.delete_code(conn, number)
             if user is None:
                 user_id = ids.new_id("u")

@@ -22,6 +22,7 @@ from hudhud import ids
 from hudhud.clock import Clock
 from hudhud.config import Settings
 from hudhud.errors import ClientError, InvalidRequest, RateLimited
+from hudhud.services.accounts import check_device_room
 from hudhud.services.safety import day_of
 from hudhud.store import accounts as aq
 from hudhud.store import groups as gq
@@ -106,12 +107,7 @@ class LinkService:
             if found is None or found.status != "pending" or found.expires_at <= now:
                 gq.bump_counter(conn, user_id, day, "link_misses")
                 return None  # the miss must commit: answered after the write
-            if len(aq.active_devices(conn, user_id)) >= s.max_devices:
-                raise ClientError(
-                    f"this account already has {s.max_devices} devices; remove one first",
-                    code="device_limit",
-                    status=409,
-                )
+            check_device_room(conn, user_id, s.max_devices)
             if not q.approve(conn, found.id, user_id):
                 return None
             return found.device_name
@@ -141,12 +137,7 @@ class LinkService:
             user = aq.get_user(conn, found.user_id)
             if user is None or user.status == "suspended":
                 raise _invalid()
-            if len(aq.active_devices(conn, user.id)) >= s.max_devices:
-                raise ClientError(
-                    f"this account already has {s.max_devices} devices; remove one first",
-                    code="device_limit",
-                    status=409,
-                )
+            check_device_room(conn, user.id, s.max_devices)
             device_id = ids.new_id("d")
             aq.insert_device(conn, device_id, user.id, found.device_name or "linked device", ids.hash_token(token), now)
             q.remove(conn, found.id)  # single use
