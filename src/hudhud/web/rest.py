@@ -13,11 +13,9 @@ from hudhud.protocol import server_frames as sf
 from hudhud.services.messaging import ReceiptView
 from hudhud.services.visibility import Profile
 from hudhud.store.records import Contact, Message, User
-from hudhud.web.routing import Auth, Body, Hub, HudhudRoute, hub, principal
+from hudhud.web.routing import Auth, Body, Hub, HudhudRoute
 
 router = APIRouter(prefix="/v1", route_class=HudhudRoute)
-
-__all__ = ["Auth", "Hub", "hub", "principal", "router"]
 
 
 # -- bodies ---------------------------------------------------------------------------------------------------
