@@ -1,10 +1,19 @@
-// Interface strings from ar.json / en.json; the locale is a signal, so every view re-renders when it changes.
+// Interface strings from the translation files (ar*.json / en*.json, one pair per area of the app so that work
+// on one area does not touch another's file); the locale is a signal, so every view re-renders when it changes.
 // Dates and numbers go through Intl in the same locale (formatters are cached per locale).
 import { signal } from "@preact/signals";
-import ar from "./ar.json";
-import en from "./en.json";
+import arCore from "./ar.json";
+import arGroups from "./ar.groups.json";
+import arLists from "./ar.lists.json";
+import arMedia from "./ar.media.json";
+import enCore from "./en.json";
+import enGroups from "./en.groups.json";
+import enLists from "./en.lists.json";
+import enMedia from "./en.media.json";
 
 export type Locale = "ar" | "en";
+const en = { ...enCore, ...enGroups, ...enMedia, ...enLists };
+const ar: Record<string, string> = { ...arCore, ...arGroups, ...arMedia, ...arLists };
 export type Key = keyof typeof en;
 const tables: Record<Locale, Record<string, string>> = { ar, en };
 
