@@ -32,13 +32,31 @@ export class PrivacyModel {
     this.names.value = names;
   }
 
-  /** PATCH /v1/me/privacy with one change; the answer is the new GET /v1/me. */
+  /** PATCH /v1/me/privacy with one change, shown at once; the answer (the new GET /v1/me) replaces it, and on
+   * an error the old settings come back. */
   async set(change: PrivacyChange): Promise<void> {
-    this.me.value = await this.api.updatePrivacy(change);
+    const before = this.me.peek();
+    if (before) {
+      const { phone, ...rest } = change;
+      this.me.value = { ...before, ...rest, ...(phone ? { phone_privacy: phone } : {}) };
+    }
+    try {
+      this.me.value = await this.api.updatePrivacy(change);
+    } catch (exc) {
+      this.me.value = before;
+      throw exc;
+    }
   }
 
+  /** My contact name for them, else their name as a member of one of my chats, else their profile's. */
   nameOf(userId: string): string {
-    return this.chats.nameOf(userId) || this.names.value[userId] || "";
+    const contact = this.chats.nameOf(userId);
+    if (contact) return contact;
+    for (const chat of this.chats.chats.value.values()) {
+      const m = chat.info.value.members.find((x) => x.user_id === userId);
+      if (m && (m.display_name || m.phone)) return m.display_name || m.phone!;
+    }
+    return this.names.value[userId] || "";
   }
 
   async unblock(userId: string): Promise<void> {

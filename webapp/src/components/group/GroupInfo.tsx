@@ -98,6 +98,8 @@ const SETTINGS: { key: keyof GroupSettings; label: "info.onlyAdminsSend" | "info
 
 function Settings({ groups, view, admin }: { groups: GroupsModel; view: GroupView; admin: boolean }) {
   const { busy, problem, run } = useAction();
+  // Shown at once; the server's answer (the group reloaded) replaces it, or the error puts it back.
+  const [pending, setPending] = useState<Partial<GroupSettings>>({});
   return (
     <fieldset class="group-settings">
       <legend>{t("info.settings")}</legend>
@@ -106,11 +108,17 @@ function Settings({ groups, view, admin }: { groups: GroupsModel; view: GroupVie
           <input
             type="checkbox"
             name={s.key}
-            checked={view.settings[s.key]}
+            checked={pending[s.key] ?? view.settings[s.key]}
             disabled={!admin || busy}
             onChange={(e) => {
               const on = e.currentTarget.checked;
-              void run(() => groups.setSetting(view.conversation_id, { [s.key]: on }));
+              setPending((p) => ({ ...p, [s.key]: on }));
+              void run(() => groups.setSetting(view.conversation_id, { [s.key]: on })).then(() =>
+                setPending((p) => {
+                  const { [s.key]: _, ...rest } = p;
+                  return rest;
+                }),
+              );
             }}
           />
           {t(s.label)}
