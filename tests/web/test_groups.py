@@ -138,11 +138,32 @@ def test_groups_invitations_roles_links_and_consent(web: Any) -> None:
     line = next(ln for ln in reports.stdout.splitlines() if f"chat {gid}" in ln)
     assert chadi_phone in line  # by Chadi, against the group (no user named)
 
+    # -- With approval on, using the link again files a join request; Amira approves it and Chadi is back (9.7).
+    a.check("input[name=approve_joins]")
+    a.wait_for_selector("input[name=approve_joins]:checked:enabled")
+    c.goto(url)
+    c.click(".panel form button[type=submit]")
+    c.locator(".panel [role=status]", has_text="أُرسل طلب انضمامك").wait_for()
+    a.locator(".requests button", has_text="Check for requests").click()
+    a.locator(".requests li", has_text="شادي").locator("button", has_text="Approve").click()
+    a.locator(".group-info .members .member-name", has_text="شادي").wait_for()
+    c.click(".panel button:not([type=submit])")  # back to the chat list
+    c.click(".chat-row:has-text('Book club')")
+    c.locator("[data-testid=composer-notice]", has_text="المشرفون وحدهم").wait_for()  # a member again
+
     # -- Report and block from a direct chat's menu; unblock from Settings → Blocked contacts.
     amira.start_chat(bassem_phone)
     amira.send("buy my course")
     b.click(".chat-row:has-text('buy my course')")
     b.wait_for_selector("#compose")
+    # The menu by keyboard: Enter opens it with the focus on the first choice, Escape closes it and gives it back.
+    b.focus(".conv-header .chat-menu > button")
+    b.keyboard.press("Enter")
+    b.locator(".menu-list").wait_for()
+    assert b.evaluate("document.activeElement.closest('.menu-list') !== null")
+    b.keyboard.press("Escape")
+    b.locator(".menu-list").wait_for(state="detached")
+    assert b.evaluate("document.activeElement.matches('.chat-menu > button')")
     menu(bassem, "Report and block")
     b.locator(".confirm").wait_for()
     assert bassem.axe() == []

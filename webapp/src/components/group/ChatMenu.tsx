@@ -1,6 +1,6 @@
 // The conversation header's menu (protocol 3.18, 9.8): group info, block/unblock and report for a direct
 // chat; report, exit and exit-and-report for a group. Every act that cannot be undone asks once more.
-import { useState } from "preact/hooks";
+import { useEffect, useRef, useState } from "preact/hooks";
 import { t } from "../../i18n";
 import type { Chat, ChatStore } from "../../state/chats";
 import type { GroupsModel } from "../../state/groups";
@@ -22,6 +22,12 @@ export function ChatMenu({ groups, chats, chat }: { groups: GroupsModel; chats: 
   const [ask, setAsk] = useState<Ask | null>(null);
   const [done, setDone] = useState<string | null>(null);
   const { busy, problem, run } = useAction();
+  const toggle = useRef<HTMLButtonElement>(null);
+  const list = useRef<HTMLDivElement>(null);
+  // Keyboard: the first choice (or the confirmation's button) gets the focus; Escape closes and returns it.
+  useEffect(() => {
+    if (open) list.current?.querySelector<HTMLButtonElement>("button")?.focus();
+  }, [open, ask]);
   const group = chat.info.value.kind === "group";
   const peer = chats.peerOf(chat);
   if (!group && !peer) return null; // a chat with myself
@@ -42,11 +48,21 @@ export function ChatMenu({ groups, chats, chat }: { groups: GroupsModel; chats: 
     if (ok) {
       setDone(t(a === "leave" ? "menu.left" : a === "block" ? "menu.blocked" : a === "leaveReport" ? "menu.leftReported" : "menu.reported"));
       close();
+      toggle.current?.focus();
     }
   };
   return (
-    <div class="chat-menu">
-      <button type="button" class="icon" aria-label={t("menu.label")} aria-expanded={open} aria-controls="chat-menu-list"
+    <div
+      class="chat-menu"
+      onKeyDown={(e) => {
+        if (e.key === "Escape" && open) {
+          e.stopPropagation();
+          close();
+          toggle.current?.focus();
+        }
+      }}
+    >
+      <button ref={toggle} type="button" class="icon" aria-label={t("menu.label")} aria-expanded={open} aria-controls="chat-menu-list"
         onClick={() => (open ? close() : (setDone(null), setOpen(true)))}>
         <span aria-hidden="true">⋮</span>
       </button>
@@ -56,7 +72,7 @@ export function ChatMenu({ groups, chats, chat }: { groups: GroupsModel; chats: 
         </p>
       )}
       {open && (
-        <div id="chat-menu-list" class="menu-list" role="group" aria-label={t("menu.label")}>
+        <div ref={list} id="chat-menu-list" class="menu-list" role="group" aria-label={t("menu.label")}>
           {ask ? (
             <div role="alertdialog" aria-labelledby="menu-ask" class="confirm">
               <p id="menu-ask">{t(CONFIRM[ask].q)}</p>

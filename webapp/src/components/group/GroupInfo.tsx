@@ -264,6 +264,12 @@ function Requests({ groups, id }: { groups: GroupsModel; id: string }) {
   return (
     <section aria-labelledby="requests-title" class="requests">
       <h3 id="requests-title">{t("requests.title")}</h3>
+      {/* Admins are not notified of requests (protocol 9.7): they look, here. */}
+      <div class="row">
+        <button type="button" disabled={busy} onClick={() => void run(() => groups.loadAdmin(id))}>
+          {t("requests.refresh")}
+        </button>
+      </div>
       {requests.length === 0 && <p class="hint">{t("requests.none")}</p>}
       <ul>
         {requests.map((r) => {
