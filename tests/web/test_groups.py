@@ -77,7 +77,7 @@ def test_groups_invitations_roles_links_and_consent(web: Any) -> None:
     amira.bubble("hello from Bassem").locator(".sender", has_text="Bassem").wait_for()
     amira.send("hello from Amira")
     bassem.bubble("hello from Amira").locator(".sender", has_text="Amira").wait_for()
-    a.locator(".system-message", has_text="Bassem joined").wait_for()
+    a.locator(".system-message", has_text="Bassem accepted an invitation and joined").wait_for()
 
     # -- Announcement mode: Bassem's composer is replaced by a notice; making him an admin brings it back.
     menu(amira, "Group info")
@@ -85,6 +85,7 @@ def test_groups_invitations_roles_links_and_consent(web: Any) -> None:
     a.check("input[name=only_admins_send]")
     b.locator("[data-testid=composer-notice]").wait_for()
     assert b.locator("#compose").count() == 0
+    b.locator(".system-message", has_text="Amira allowed only admins to send messages").wait_for()
     a.click(f"li[data-member='{bassem_id}'] button:has-text('Make admin')")
     a.locator(f"li[data-member='{bassem_id}'][data-role=admin]").wait_for()
     b.wait_for_selector("#compose")
