@@ -91,6 +91,9 @@ def test_groups_invitations_roles_links_and_consent(web: Any) -> None:
     b.wait_for_selector("#compose")
     assert b.locator("[data-testid=composer-notice]").count() == 0
     assert a.locator(f"li[data-member='{amira_id}'] .badge", has_text="Group owner").count() == 1
+    a.fill("#info-description", "Tuesdays at 8")
+    a.click(".group-about button[type=submit]")
+    b.locator(".system-message", has_text="Amira changed the group description").wait_for()
 
     # -- An invite link with its QR code; Chadi opens it as the app's route and joins.
     a.locator(".links button", has_text="Create an invite link").click()
@@ -161,10 +164,10 @@ def test_groups_invitations_roles_links_and_consent(web: Any) -> None:
     b.focus(".conv-header .chat-menu > button")
     b.keyboard.press("Enter")
     b.locator(".menu-list").wait_for()
-    assert b.evaluate("document.activeElement.closest('.menu-list') !== null")
+    b.wait_for_function("() => document.activeElement?.closest('.menu-list') != null")
     b.keyboard.press("Escape")
     b.locator(".menu-list").wait_for(state="detached")
-    assert b.evaluate("document.activeElement.matches('.chat-menu > button')")
+    b.wait_for_function("() => document.activeElement?.matches('.chat-menu > button') === true")
     menu(bassem, "Report and block")
     b.locator(".confirm").wait_for()
     assert bassem.axe() == []

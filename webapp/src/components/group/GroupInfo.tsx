@@ -69,8 +69,12 @@ function About({ groups, view }: { groups: GroupsModel; view: GroupView }) {
       onSubmit={(e) => {
         e.preventDefault();
         setSaved(false);
+        // Only what changed: the info_changed event carries the fields sent (protocol 9.4), and says so.
+        const change: { subject?: string; description?: string } = {};
+        if (subject.trim() !== view.subject) change.subject = subject.trim();
+        if (description.trim() !== view.description) change.description = description.trim();
         void run(async () => {
-          await groups.saveInfo(id, { subject: subject.trim(), description: description.trim() });
+          if (change.subject !== undefined || change.description !== undefined) await groups.saveInfo(id, change);
           setSaved(true);
         });
       }}
