@@ -65,6 +65,7 @@ def test_groups_invitations_roles_links_and_consent(web: Any) -> None:
     # Bassem sees the invitation in his sidebar and accepts it: the group opens.
     invitations = b.locator("[data-testid=invitations]")
     invitations.wait_for()
+    invitations.locator("p", has_text="From Amira").wait_for()  # not his contact: the name from her profile
     assert "Book club" in invitations.inner_text()
     assert bassem.axe() == []
     invitations.locator("button", has_text="Accept").click()

@@ -47,7 +47,7 @@ function setup() {
     },
     inviteLinks: async (id: string) => (calls.push(["links", id]), []),
     joinRequests: async (id: string) => (calls.push(["requests", id]), [{ user_id: "uzed", created_at: 1 }]),
-    user: async (id: string) => ({ user_id: id, phone: null, display_name: id === "uzed" ? "Zed" : "", about: "" }),
+    user: async (id: string) => ({ user_id: id, phone: null, display_name: ({ uzed: "Zed", ubassem: "Bassem" } as Record<string, string>)[id] ?? "", about: "" }),
     answerJoinRequest: async (id: string, user: string, approve: boolean) => void calls.push(["answer", id, user, approve]),
     createGroup: async (subject: string, description: string, members: string[]) => {
       calls.push(["create", subject, description, members]);
@@ -149,6 +149,7 @@ describe("GroupsModel", () => {
     await flush();
     expect(calls.filter((c) => c[0] === "invitations").length).toBe(before + 1);
     expect(groups.invitations.value.map((i) => i.subject)).toEqual(["Secret club"]);
+    expect(groups.personName("ubassem")).toBe("Bassem"); // not my contact: from GET /v1/users/{id}
     expect(chats.chats.value.get("inbox1")?.info.value.kind).toBe("inbox");
     expect(chats.rows.value.map((r) => r.id)).not.toContain("inbox1");
 

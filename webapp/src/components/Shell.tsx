@@ -70,7 +70,7 @@ export function Shell({ app, signedIn, settings }: { app: AppModel; signedIn: Si
           <Settings app={app} settings={settings} onClose={() => setSide("chats")} />
         ) : (
           <>
-            <GroupsBar groups={groups} chats={chats} onNewGroup={() => setSide("group")} onJoin={() => setSide("join")} />
+            <GroupsBar groups={groups} onNewGroup={() => setSide("group")} onJoin={() => setSide("join")} />
             <ChatList store={chats} onOpen={(id) => chats.open(id)} />
           </>
         )}

@@ -208,14 +208,8 @@ export class GroupsModel {
       return;
     }
     const [links, requests] = await Promise.all([this.api.inviteLinks(id), this.api.joinRequests(id)]);
-    const names = { ...this.names.peek() };
-    await Promise.all(
-      requests
-        .filter((r) => !(r.user_id in names))
-        .map((r) => this.api.user(r.user_id).then((p) => void (names[r.user_id] = p.display_name || p.phone || ""), () => undefined)),
-    );
+    await this.learnNames(requests.map((r) => r.user_id));
     batch(() => {
-      this.names.value = names;
       this.links.value = links;
       this.requests.value = requests;
     });
@@ -247,11 +241,30 @@ export class GroupsModel {
   // -- invitations (3.17, 9.3) --------------------------------------------------------------------------------
 
   async loadInvitations(): Promise<void> {
+    let list: Invitation[];
     try {
-      this.invitations.value = await this.api.invitations();
+      list = await this.api.invitations();
     } catch {
-      // offline: keep what we had
+      return; // offline: keep what we had
     }
+    await this.learnNames(list.map((i) => i.inviter_id));
+    this.invitations.value = list;
+  }
+
+  /** Someone who is neither my contact nor in the group info I have: their profile's name (3.9), once. */
+  private async learnNames(userIds: string[]): Promise<void> {
+    const names = { ...this.names.peek() };
+    const unknown = [...new Set(userIds)].filter((u) => !(u in names) && !this.chats.nameOf(u));
+    if (!unknown.length) return;
+    await Promise.all(
+      unknown.map((u) => this.api.user(u).then((p) => void (names[u] = p.display_name || p.phone || ""), () => undefined)),
+    );
+    this.names.value = names;
+  }
+
+  /** A name for anyone: my contact name, else what their profile said. */
+  personName(userId: string): string {
+    return this.chats.nameOf(userId) || this.names.value[userId] || "";
   }
   /** Accept: I am a member now, and the group opens. */
   async accept(inv: Invitation): Promise<void> {

@@ -1,11 +1,10 @@
 // Under the sidebar's header: new group, join with a link, and my pending invitations (protocol 9.3) with
 // accept and decline; accepting opens the group.
 import { formatNumber, formatShortDate, t } from "../../i18n";
-import type { ChatStore } from "../../state/chats";
 import type { GroupsModel } from "../../state/groups";
 import { Problem, useAction } from "./useAction";
 
-export function GroupsBar({ groups, chats, onNewGroup, onJoin }: { groups: GroupsModel; chats: ChatStore; onNewGroup: () => void; onJoin: () => void }) {
+export function GroupsBar({ groups, onNewGroup, onJoin }: { groups: GroupsModel; onNewGroup: () => void; onJoin: () => void }) {
   const invitations = groups.invitations.value;
   const { busy, problem, run } = useAction();
   return (
@@ -25,7 +24,7 @@ export function GroupsBar({ groups, chats, onNewGroup, onJoin }: { groups: Group
           </h2>
           <ul>
             {invitations.map((inv) => {
-              const inviter = chats.nameOf(inv.inviter_id) || t("chats.unknown");
+              const inviter = groups.personName(inv.inviter_id) || t("chats.unknown");
               return (
                 <li key={inv.invitation_id} data-invitation={inv.invitation_id}>
                   <p dir="auto">
