@@ -203,3 +203,12 @@ def test_groups_invitations_roles_links_and_consent(web: Any) -> None:
         lambda: {k: bassem.rest("GET", "/v1/me")[k] for k in wanted} == wanted, "the privacy settings on the server"
     )
     assert bassem.axe() == []
+
+    # -- The dark theme on the new screens: Settings (privacy, blocked), then group info as an admin.
+    b.click("input[name=theme] >> nth=1")
+    assert bassem.axe() == []
+    bassem.close_settings()
+    bassem.open_chat("Book club")
+    menu(bassem, "Group info")
+    b.wait_for_selector(".group-info .links")  # Bassem is an admin: links and requests are his to manage
+    assert bassem.axe() == []

@@ -144,6 +144,7 @@ describe("GroupsModel", () => {
     const { chats, groups, calls, setInvitations } = setup();
     await flush();
     const before = calls.filter((c) => c[0] === "invitations").length;
+    const unread = chats.totalUnread.value;
     setInvitations([invitation]);
     chats.messages([{ ...system("inbox1", 1, { event: "invitation", actor: "ubassem", invitation_id: "i1", conversation_id: "g9", subject: "Secret club" }) }]);
     await flush();
@@ -152,6 +153,7 @@ describe("GroupsModel", () => {
     expect(groups.personName("ubassem")).toBe("Bassem"); // not my contact: from GET /v1/users/{id}
     expect(chats.chats.value.get("inbox1")?.info.value.kind).toBe("inbox");
     expect(chats.rows.value.map((r) => r.id)).not.toContain("inbox1");
+    expect(chats.totalUnread.value).toBe(unread); // the page title does not count a chat nobody opens
 
     await groups.accept(invitation);
     expect(calls).toContainEqual(["answerInvitation", "i1", true]);

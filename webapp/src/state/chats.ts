@@ -130,6 +130,7 @@ export class ChatStore implements SessionListener {
     this.totalUnread = computed(() => {
       let n = 0;
       for (const chat of this.chats.value.values()) {
+        if (chat.info.value.kind === "inbox") continue; // invitations are counted in the sidebar, not here
         n += unreadCount(chat.messages.value, this.me, chat.receipts.value[this.me]?.read_seq ?? 0);
       }
       return n;
