@@ -97,9 +97,12 @@ def test_groups_invitations_roles_links_and_consent(web: Any) -> None:
     b.locator(".system-message", has_text="Amira changed the group description").wait_for()
 
     # -- An invite link with its QR code; Chadi opens it as the app's route and joins.
+    a.select_option(".link-options label:has-text('Expires') select", label="After a day")
+    a.select_option(".link-options label:has-text('Uses') select", label="10")
     a.locator(".links button", has_text="Create an invite link").click()
     link = a.locator(".link-item .link-url").first
     link.wait_for()
+    assert "Used 0 of 10 times · expires" in a.inner_text(".link-item .hint")
     url = link.inner_text()
     assert url.startswith(amira.server.url + "/join/")
     assert a.locator(".link-item svg.qr").count() == 1
@@ -155,6 +158,13 @@ def test_groups_invitations_roles_links_and_consent(web: Any) -> None:
     c.click(".panel button:not([type=submit])")  # back to the chat list
     c.click(".chat-row:has-text('Book club')")
     c.locator("[data-testid=composer-notice]", has_text="المشرفون وحدهم").wait_for()  # a member again
+
+    # Amira removes him (after a confirmation); his open chat says he is no longer a member.
+    chadi_id = chadi.rest("GET", "/v1/me")["user_id"]
+    a.click(f"li[data-member='{chadi_id}'] button:has-text('Remove')")
+    a.click(f"li[data-member='{chadi_id}'] .confirm button.danger")
+    a.locator(f"li[data-member='{chadi_id}']").wait_for(state="detached")
+    c.locator("[data-testid=composer-notice]", has_text="لم تعد عضوًا").wait_for()
 
     # -- Report and block from a direct chat's menu; unblock from Settings → Blocked contacts.
     amira.start_chat(bassem_phone)

@@ -46,6 +46,8 @@ function setup() {
       return structuredClone(view);
     },
     inviteLinks: async (id: string) => (calls.push(["links", id]), []),
+    createInviteLink: async (id: string, opts: unknown) => (calls.push(["createLink", id, opts]), { code: "k1", conversation_id: id, expires_at: null, max_uses: null, uses: 0 }),
+    revokeInviteLink: async (id: string, code: string) => void calls.push(["revokeLink", id, code]),
     joinRequests: async (id: string) => (calls.push(["requests", id]), [{ user_id: "uzed", created_at: 1 }]),
     user: async (id: string) => ({ user_id: id, phone: null, display_name: ({ uzed: "Zed", ubassem: "Bassem" } as Record<string, string>)[id] ?? "", about: "" }),
     answerJoinRequest: async (id: string, user: string, approve: boolean) => void calls.push(["answer", id, user, approve]),
@@ -201,6 +203,11 @@ describe("GroupsModel", () => {
     await groups.loadAdmin("g1");
     expect(groups.requests.value.map((r) => r.user_id)).toEqual(["uzed"]);
     expect(groups.memberName("g1", "uzed")).toBe("Zed");
+    await groups.createLink("g1", { expires_in: 86400, max_uses: 10 });
+    expect(calls).toContainEqual(["createLink", "g1", { expires_in: 86400, max_uses: 10 }]);
+    expect(groups.links.value.map((l) => l.code)).toEqual(["k1"]);
+    await groups.revokeLink("g1", "k1");
+    expect(groups.links.value).toEqual([]);
     await groups.answerRequest("g1", "uzed", false);
     expect(calls).toContainEqual(["answer", "g1", "uzed", false]);
     expect(groups.requests.value).toEqual([]);

@@ -214,8 +214,8 @@ export class GroupsModel {
       this.requests.value = requests;
     });
   }
-  async createLink(id: string): Promise<InviteLink> {
-    const link = await this.api.createInviteLink(id);
+  async createLink(id: string, opts: { expires_in?: number; max_uses?: number } = {}): Promise<InviteLink> {
+    const link = await this.api.createInviteLink(id, opts);
     this.links.value = [...this.links.peek(), link];
     return link;
   }

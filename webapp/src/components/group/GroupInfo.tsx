@@ -137,6 +137,7 @@ function Settings({ groups, view, admin }: { groups: GroupsModel; view: GroupVie
 function Members({ groups, chats, view, admin }: { groups: GroupsModel; chats: ChatStore; view: GroupView; admin: boolean }) {
   const id = view.conversation_id;
   const { busy, problem, run } = useAction();
+  const [removing, setRemoving] = useState<string | null>(null);
   return (
     <section aria-labelledby="members-title">
       <h3 id="members-title">{t("info.members", { count: formatNumber(view.members.length) })}</h3>
@@ -160,15 +161,22 @@ function Members({ groups, chats, view, admin }: { groups: GroupsModel; chats: C
                   >
                     {t(m.role === "admin" ? "info.demote" : "info.promote")}
                   </button>
-                  <button
-                    type="button"
-                    class="danger"
-                    disabled={busy}
-                    aria-label={t("info.removeNamed", { name })}
-                    onClick={() => void run(() => groups.removeMember(id, m.user_id))}
-                  >
-                    {t("info.remove")}
-                  </button>
+                  {removing === m.user_id ? (
+                    <span role="alertdialog" aria-label={t("info.confirmRemove", { name })} class="row confirm">
+                      <span>{t("info.confirmRemove", { name })}</span>
+                      <button type="button" class="danger" disabled={busy} ref={(el) => el?.focus()}
+                        onClick={() => void run(() => groups.removeMember(id, m.user_id)).then(() => setRemoving(null))}>
+                        {t("info.remove")}
+                      </button>
+                      <button type="button" onClick={() => setRemoving(null)}>
+                        {t("newchat.cancel")}
+                      </button>
+                    </span>
+                  ) : (
+                    <button type="button" class="danger" disabled={busy} aria-label={t("info.removeNamed", { name })} onClick={() => setRemoving(m.user_id)}>
+                      {t("info.remove")}
+                    </button>
+                  )}
                 </span>
               )}
             </li>
@@ -211,13 +219,41 @@ function AddMembers({ groups, chats, view }: { groups: GroupsModel; chats: ChatS
 function Links({ groups, id }: { groups: GroupsModel; id: string }) {
   const links = groups.links.value;
   const [copied, setCopied] = useState<string | null>(null);
+  const [lifetime, setLifetime] = useState(0); // seconds, 0 = never expires
+  const [maxUses, setMaxUses] = useState(0); // 0 = unlimited
   const { busy, problem, run } = useAction();
   return (
     <section aria-labelledby="links-title" class="links">
       <h3 id="links-title">{t("links.title")}</h3>
       <p class="hint">{t("links.hint")}</p>
+      <div class="row link-options">
+        <label>
+          {t("links.lifetime")}{" "}
+          <select value={lifetime} onChange={(e) => setLifetime(Number(e.currentTarget.value))}>
+            <option value={0}>{t("links.never")}</option>
+            <option value={3600}>{t("links.hour")}</option>
+            <option value={86400}>{t("links.day")}</option>
+            <option value={604800}>{t("links.week")}</option>
+          </select>
+        </label>
+        <label>
+          {t("links.maxUses")}{" "}
+          <select value={maxUses} onChange={(e) => setMaxUses(Number(e.currentTarget.value))}>
+            <option value={0}>{t("links.unlimited")}</option>
+            {[1, 5, 10, 50].map((n) => (
+              <option key={n} value={n}>
+                {formatNumber(n)}
+              </option>
+            ))}
+          </select>
+        </label>
+      </div>
       <div class="row">
-        <button type="button" disabled={busy} onClick={() => void run(() => groups.createLink(id))}>
+        <button
+          type="button"
+          disabled={busy}
+          onClick={() => void run(() => groups.createLink(id, { ...(lifetime ? { expires_in: lifetime } : {}), ...(maxUses ? { max_uses: maxUses } : {}) }))}
+        >
           {t("links.create")}
         </button>
       </div>
