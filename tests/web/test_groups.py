@@ -122,6 +122,11 @@ def test_groups_invitations_roles_links_and_consent(web: Any) -> None:
     assert c.evaluate("location.pathname") == "/"
     a.locator(".group-info .members .member-name", has_text="شادي").wait_for()  # Amira's open info follows
 
+    # Arabic mirrors the header: the menu is at the inline end, which is the left.
+    menu_box = c.locator(".conv-header .chat-menu").bounding_box()
+    title_box = c.locator("#conv-title").bounding_box()
+    assert menu_box and title_box and menu_box["x"] < title_box["x"]
+
     # Chadi (in Arabic) sees the info without admin actions, then exits and reports the group (9.8).
     menu(chadi, "معلومات المجموعة")
     c.wait_for_selector(".group-info .members")
