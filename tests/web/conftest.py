@@ -261,6 +261,23 @@ class Web:
         )
         return result  # type: ignore[return-value]
 
+    def token(self) -> str:
+        """This device's bearer token, from the app's IndexedDB (for checking the server's side over REST)."""
+        token: str = self.page.evaluate(
+            "() => new Promise(r => { const q = indexedDB.open('hudhud'); q.onsuccess = () => {"
+            " const g = q.result.transaction('meta').objectStore('meta').get('auth');"
+            " g.onsuccess = () => r(g.result.token); }; })"
+        )
+        return token
+
+    def rest(self, method: str, path: str, **kwargs: Any) -> Any:
+        """A REST call as this device's user; the JSON answer (None for 204)."""
+        r = httpx.request(
+            method, self.server.url + path, headers={"Authorization": f"Bearer {self.token()}"}, timeout=10, **kwargs
+        )
+        assert r.status_code < 300, (path, r.status_code, r.text)
+        return r.json() if r.status_code != 204 else None
+
     def close(self) -> None:
         self.context.close()
 

@@ -1,21 +1,9 @@
 import { useState } from "preact/hooks";
-import { formatTime, type Key, t } from "../i18n";
+import { formatTime, t } from "../i18n";
 import type { Bubble as BubbleData } from "../state/projection";
+import { groupEventText } from "./group/events";
 import { MessageText } from "./MessageText";
 import { Ticks } from "./Ticks";
-
-const EVENTS = new Set(["created", "added", "removed", "left", "promoted", "demoted", "info_changed", "settings_changed", "joined"]);
-
-/** A group event (protocol 9.4) as one line; an event this version does not know is a neutral "group updated". */
-function systemText(b: BubbleData, nameOf: (id: string) => string): string {
-  const e = b.event;
-  if (!e || !EVENTS.has(e.name)) return t("system.unknown");
-  return t(`system.${e.name}` as Key, {
-    actor: nameOf(e.actor),
-    users: e.users.map(nameOf).join(", "),
-    subject: e.subject ?? "",
-  });
-}
 
 /** What the user can do with a message; the conversation view wires these to the model. */
 export interface BubbleActions {
@@ -83,7 +71,7 @@ export function Bubble({
   if (b.system) {
     return (
       <li class="system-message" data-seq={b.seq ?? undefined} data-key={b.key} dir="auto">
-        {systemText(b, nameOf)}
+        {groupEventText(b, nameOf)}
       </li>
     );
   }

@@ -9,6 +9,8 @@ import { fitWindow, initialWindow, type MessageWindow, windowAround, windowDown,
 
 const EDGE = 150; // px from the top or bottom at which the window slides
 import { Composer } from "./Composer";
+import type { GroupsModel } from "../state/groups";
+import { ChatMenu, ComposerNotice } from "./group/ChatMenu";
 
 
 function dayLabel(ts: number): string {
@@ -25,7 +27,7 @@ function lastSeenText(ts: number): string {
   return `${formatShortDate(ts)} ${formatTime(ts)}`;
 }
 
-export function Conversation({ store, chat, onBack }: { store: ChatStore; chat: Chat; onBack: () => void }) {
+export function Conversation({ store, groups, chat, onBack }: { store: ChatStore; groups: GroupsModel; chat: Chat; onBack: () => void }) {
   const rows = useComputed(() =>
     withDays(bubbles(chat.messages.value, chat.outbox.value, store.userId, chat.receipts.value, chat.failed.value)),
   );
@@ -79,7 +81,11 @@ export function Conversation({ store, chat, onBack }: { store: ChatStore; chat: 
       setTimeout(() => el.classList.remove("flash"), 1200);
     }
   });
-  const nameOf = (id: string) => (id === store.userId ? t("chats.you") : store.nameOf(id) || t("chats.unknown"));
+  // A group member who is not my contact is called by their display name from the group (protocol 9.9).
+  const memberName = (id: string) =>
+    store.nameOf(id, chat.info.value.members.find((m) => m.user_id === id)) || (group ? groups.memberName(chat.id, id) : "");
+  const nameOf = (id: string) => (id === store.userId ? t("chats.you") : memberName(id) || t("chats.unknown"));
+  const canSend = group ? groups.canSend(chat.id) : "yes";
   const actions: BubbleActions = {
     reply: (b) => {
       setEditing(null);
@@ -126,6 +132,7 @@ export function Conversation({ store, chat, onBack }: { store: ChatStore; chat: 
             {status}
           </p>
         </div>
+        <ChatMenu groups={groups} chats={store} chat={chat} />
       </header>
       <Safety store={store} chat={chat} />
       <ol
@@ -149,7 +156,7 @@ export function Conversation({ store, chat, onBack }: { store: ChatStore; chat: 
             <Bubble
               key={row.key}
               b={row.bubble}
-              senderName={group && !row.bubble.mine ? store.nameOf(row.bubble.senderId) || null : null}
+              senderName={group && !row.bubble.mine ? memberName(row.bubble.senderId) || t("chats.unknown") : null}
               nameOf={nameOf}
               actions={actions}
             />
@@ -174,6 +181,9 @@ export function Conversation({ store, chat, onBack }: { store: ChatStore; chat: 
           </button>
         </div>
       )}
+      {canSend !== "yes" ? (
+        <ComposerNotice state={canSend} />
+      ) : (
       <Composer
         key={`${chat.id}:${editing?.key ?? ""}`}
         initial={editing?.text ?? ""}
@@ -187,6 +197,7 @@ export function Conversation({ store, chat, onBack }: { store: ChatStore; chat: 
         }}
         onTyping={(state) => store.typingNow(chat.id, state)}
       />
+      )}
     </section>
   );
 }

@@ -4,6 +4,7 @@ import type { AppModel } from "../state/app";
 import { problemOf } from "../state/auth";
 import type { SettingsModel } from "../state/settings";
 import { problemText } from "./errors";
+import { BlockedContacts, PrivacySettings } from "./group/Privacy";
 
 export function Settings({ app, settings, onClose }: { app: AppModel; settings: SettingsModel; onClose: () => void }) {
   const [code, setCode] = useState("");
@@ -13,6 +14,7 @@ export function Settings({ app, settings, onClose }: { app: AppModel; settings: 
     void app.loadMe();
   }, []);
   const devices = app.devices.value;
+  const signedIn = app.signedIn.value;
   return (
     <section class="panel settings" aria-labelledby="settings-title">
       <div class="panel-head">
@@ -45,6 +47,8 @@ export function Settings({ app, settings, onClose }: { app: AppModel; settings: 
         </label>
       </fieldset>
       {"Notification" in window && <Notifications />}
+      {signedIn && <PrivacySettings privacy={signedIn.privacy} />}
+      {signedIn && <BlockedContacts privacy={signedIn.privacy} blocked={signedIn.chats.blocked.value} />}
       <form
         class="link-device"
         onSubmit={async (e) => {

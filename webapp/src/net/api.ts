@@ -48,6 +48,69 @@ export interface Me {
   phone: string;
   display_name: string;
   about: string;
+  // privacy settings (3.4, 3.6); optional so that older fakes still type-check
+  read_receipts?: boolean;
+  last_seen?: Audience;
+  group_add?: Audience;
+  phone_privacy?: Audience;
+  group_invites?: "everyone" | "contacts";
+}
+
+export type Audience = "everyone" | "contacts" | "nobody";
+/** PATCH /v1/me/privacy (3.6): absent = unchanged; `phone` is shown by GET /v1/me as `phone_privacy`. */
+export interface PrivacyChange {
+  read_receipts?: boolean;
+  last_seen?: Audience;
+  group_add?: Audience;
+  phone?: Audience;
+  group_invites?: "everyone" | "contacts";
+}
+
+export interface Profile {
+  user_id: string;
+  phone: string | null;
+  display_name: string;
+  about: string;
+}
+
+// -- groups (3.15-3.17)
+export type Role = "owner" | "admin" | "member";
+export interface GroupSettings {
+  only_admins_send: boolean;
+  only_admins_edit: boolean;
+  approve_joins: boolean;
+}
+export interface GroupView {
+  conversation_id: string;
+  subject: string;
+  description: string;
+  created_by: string;
+  settings: GroupSettings;
+  members: { user_id: string; role: Role; display_name: string }[];
+}
+export interface AddResult {
+  conversation_id: string;
+  added: string[];
+  invited: string[];
+}
+export interface InviteLink {
+  code: string;
+  conversation_id: string;
+  expires_at: number | null;
+  max_uses: number | null;
+  uses: number;
+}
+export interface JoinRequest {
+  user_id: string;
+  created_at: number;
+}
+export interface Invitation {
+  invitation_id: string;
+  conversation_id: string;
+  subject: string;
+  inviter_id: string;
+  created_at: number;
+  expires_at: number;
 }
 
 export interface Device {
@@ -133,6 +196,70 @@ export class Api {
   }
   revokeDevice(deviceId: string): Promise<void> {
     return this.call("DELETE", `/v1/devices/${encodeURIComponent(deviceId)}`);
+  }
+
+  // -- 3.6, 3.9: privacy, someone's profile
+  updatePrivacy(change: PrivacyChange): Promise<Me> {
+    return this.call("PATCH", "/v1/me/privacy", change);
+  }
+  user(userId: string): Promise<Profile> {
+    return this.call("GET", `/v1/users/${encodeURIComponent(userId)}`);
+  }
+
+  // -- 3.15: groups
+  createGroup(subject: string, description: string, members: string[]): Promise<AddResult> {
+    return this.call("POST", "/v1/groups", { subject, description, members });
+  }
+  group(id: string): Promise<GroupView> {
+    return this.call("GET", `/v1/groups/${encodeURIComponent(id)}`);
+  }
+  updateGroup(id: string, change: { subject?: string; description?: string }): Promise<void> {
+    return this.call("PATCH", `/v1/groups/${encodeURIComponent(id)}`, change);
+  }
+  updateGroupSettings(id: string, change: Partial<GroupSettings>): Promise<void> {
+    return this.call("PATCH", `/v1/groups/${encodeURIComponent(id)}/settings`, change);
+  }
+  addMembers(id: string, userIds: string[]): Promise<AddResult> {
+    return this.call("POST", `/v1/groups/${encodeURIComponent(id)}/members`, { user_ids: userIds });
+  }
+  removeMember(id: string, userId: string): Promise<void> {
+    return this.call("DELETE", `/v1/groups/${encodeURIComponent(id)}/members/${encodeURIComponent(userId)}`);
+  }
+  setRole(id: string, userId: string, to: "admin" | "member"): Promise<void> {
+    const verb = to === "admin" ? "promote" : "demote";
+    return this.call("POST", `/v1/groups/${encodeURIComponent(id)}/members/${encodeURIComponent(userId)}/${verb}`);
+  }
+  leaveGroup(id: string, report = false, reason = ""): Promise<void> {
+    return this.call("POST", `/v1/groups/${encodeURIComponent(id)}/leave`, report ? { report, reason } : {});
+  }
+
+  // -- 3.16: invite links and join requests
+  createInviteLink(id: string, opts: { expires_in?: number; max_uses?: number } = {}): Promise<InviteLink> {
+    return this.call("POST", `/v1/groups/${encodeURIComponent(id)}/links`, opts);
+  }
+  inviteLinks(id: string): Promise<InviteLink[]> {
+    return this.call<{ links: InviteLink[] }>("GET", `/v1/groups/${encodeURIComponent(id)}/links`).then((r) => r.links);
+  }
+  revokeInviteLink(id: string, code: string): Promise<void> {
+    return this.call("DELETE", `/v1/groups/${encodeURIComponent(id)}/links/${encodeURIComponent(code)}`);
+  }
+  joinGroup(code: string): Promise<{ conversation_id: string; status: "joined" | "requested" }> {
+    return this.call("POST", "/v1/groups/join", { code });
+  }
+  joinRequests(id: string): Promise<JoinRequest[]> {
+    return this.call<{ requests: JoinRequest[] }>("GET", `/v1/groups/${encodeURIComponent(id)}/requests`).then((r) => r.requests);
+  }
+  answerJoinRequest(id: string, userId: string, approve: boolean): Promise<void> {
+    const verb = approve ? "approve" : "reject";
+    return this.call("POST", `/v1/groups/${encodeURIComponent(id)}/requests/${encodeURIComponent(userId)}/${verb}`);
+  }
+
+  // -- 3.17: invitations
+  invitations(): Promise<Invitation[]> {
+    return this.call<{ invitations: Invitation[] }>("GET", "/v1/invitations").then((r) => r.invitations);
+  }
+  answerInvitation(invitationId: string, accept: boolean): Promise<{ conversation_id: string } | undefined> {
+    return this.call("POST", `/v1/invitations/${encodeURIComponent(invitationId)}/${accept ? "accept" : "decline"}`);
   }
 
   // -- 3.10, 3.11: contacts and discovery

@@ -7,6 +7,8 @@ import { Session, type SocketFactory } from "../net/session";
 import { AuthModel } from "./auth";
 import { ChatStore } from "./chats";
 import { ConnectionModel } from "./connection";
+import { GroupsModel } from "./groups";
+import { PrivacyModel } from "./privacy";
 
 export type Phase = "loading" | "signed_out" | "signed_in";
 
@@ -23,6 +25,8 @@ export interface SignedIn {
   chats: ChatStore;
   session: Session;
   connection: ConnectionModel;
+  groups: GroupsModel;
+  privacy: PrivacyModel;
 }
 
 export class AppModel {
@@ -66,11 +70,18 @@ export class AppModel {
     });
     chats.sender = session;
     const connection = new ConnectionModel(chats.connStatus, () => session.retryNow());
-    this.signedIn.value = { auth, chats, session, connection };
+    const groups = new GroupsModel(this.deps.api, chats);
+    const privacy = new PrivacyModel(this.deps.api, chats);
+    this.signedIn.value = { auth, chats, session, connection, groups, privacy };
     this.phase.value = "signed_in";
-    this.stopWatch = effect(() => {
+    const stopGroups = groups.start();
+    const stopLogout = effect(() => {
       if (chats.isLoggedOut.value) void this.wipe("logged_out");
     });
+    this.stopWatch = () => {
+      stopGroups();
+      stopLogout();
+    };
     session.start();
   }
 

@@ -130,6 +130,7 @@ export class ChatStore implements SessionListener {
     this.totalUnread = computed(() => {
       let n = 0;
       for (const chat of this.chats.value.values()) {
+        if (chat.info.value.kind === "inbox") continue; // invitations are counted in the sidebar, not here
         n += unreadCount(chat.messages.value, this.me, chat.receipts.value[this.me]?.read_seq ?? 0);
       }
       return n;
@@ -183,7 +184,8 @@ export class ChatStore implements SessionListener {
       this.blocked.value = new Set(blocked);
       const map = new Map(this.chats.value);
       for (const info of infos) {
-        if (info.kind === "inbox") continue; // notices (group invitations) have their own screen, later
+        // The inbox (group invitations, protocol 9.3) is kept, so that its messages are stored and acked, but it
+        // is no row of the chat list: state/groups.ts shows the pending invitations instead.
         const chat = map.get(info.conversation_id);
         if (chat) {
           chat.info.value = info;
@@ -275,6 +277,7 @@ export class ChatStore implements SessionListener {
           break;
         }
       }
+      if (info.kind === "inbox") continue;
       if (!last && !messages.length && !chat.draftTo && info.kind === "direct") continue;
       const mine = chat.receipts.value[this.me];
       const unread = unreadCount(messages, this.me, mine?.read_seq ?? 0);
@@ -436,7 +439,9 @@ export class ChatStore implements SessionListener {
         let chat = (map ?? this.chats.value).get(m.conversation_id);
         if (!chat) {
           map ??= new Map(this.chats.value);
-          chat = new Chat(m.conversation_id, this.placeholderInfo(m.conversation_id));
+          const info = this.placeholderInfo(m.conversation_id);
+          if (m.system && typeof m.content === "object" && m.content.event === "invitation") info.kind = "inbox";
+          chat = new Chat(m.conversation_id, info);
           map.set(chat.id, chat);
           this.scheduleRefresh();
         }

@@ -19,7 +19,7 @@ export interface Bubble {
   forwarded: boolean;
   system: boolean;
   /** For a system message (protocol 9.4): its event, actor and the users it is about. */
-  event?: { name: string; actor: string; users: string[]; subject: string | null };
+  event?: { name: string; actor: string; users: string[]; subject: string | null; extra?: Record<string, unknown> };
   reactions: { emoji: string; count: number }[];
   /** The message this one answers (content.reply_to), as it reads now. */
   replyTo: { seq: number; senderId: string; text: string | null } | null;
@@ -136,6 +136,7 @@ export function bubbles(
         actor: typeof c.actor === "string" ? c.actor : m.sender.user_id,
         users: Array.isArray(c.users) ? c.users.filter((u): u is string => typeof u === "string") : [],
         subject: typeof c.subject === "string" ? c.subject : null,
+        extra: c, // the other fields of the event (settings, via, new_owner …), read by components/group/events.ts
       };
     }
     bySeq.set(m.seq, b);
