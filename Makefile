@@ -10,7 +10,7 @@ WEBCLIENT := src/hudhud/webclient
 HAVE_NODE := $(shell command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 && echo yes)
 IN_CI := $(filter 1 true yes TRUE,$(CI))
 WEB_TOOLS := $(or $(HAVE_NODE),$(IN_CI))
-WEB_CHECK_DIR ?= $(or $(TMPDIR),/tmp)/hudhud-web-check
+WEB_CHECK_DIR ?= $(or $(TMPDIR),/tmp)/hudhud-web-check$(subst /,-,$(CURDIR))
 
 .PHONY: run test check lint format bench clean web web-dev web-test web-check
 
