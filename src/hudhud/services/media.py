@@ -397,6 +397,8 @@ class MediaService:
             def op(conn: Connection) -> list[str]:
                 if mq.is_referenced(conn, media_id):
                     raise InvalidRequest("this media was sent in a message and stays with the conversation")
+                if mq.is_picture(conn, media_id):
+                    raise InvalidRequest("this media is your profile picture; clear it first")
                 mq.delete_media(conn, media_id)
                 return mq.start_blob_deletes(conn, {record.store_key} if record.store_key else set())
 
