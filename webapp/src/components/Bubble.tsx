@@ -1,6 +1,7 @@
 import { useState } from "preact/hooks";
 import { formatTime, type Key, t } from "../i18n";
 import type { Bubble as BubbleData } from "../state/projection";
+import { MediaBody } from "./media/MediaBody";
 import { MessageText } from "./MessageText";
 import { Ticks } from "./Ticks";
 
@@ -99,6 +100,9 @@ export function Bubble({
         </button>
       )}
       {b.forwarded && <div class="forwarded">{t("conv.forwarded")}</div>}
+      {!b.deleted && b.text === null && b.content && !b.unsupported ? (
+        <MediaBody content={b.content} entry={b.entry} mine={b.mine} />
+      ) : (
       <div class="text" dir="auto">
         {b.deleted ? (
           <em>{t("conv.deleted")}</em>
@@ -108,6 +112,7 @@ export function Bubble({
           <em>{t("conv.unsupported")}</em>
         )}
       </div>
+      )}
       <div class="meta">
         {b.seq !== null && !b.deleted && (
           <button type="button" class="more" aria-label={t("conv.actions")} aria-expanded={menu} onClick={() => setMenu(!menu)}>

@@ -4,6 +4,7 @@ import type { AppModel } from "../state/app";
 import { problemOf } from "../state/auth";
 import type { SettingsModel } from "../state/settings";
 import { problemText } from "./errors";
+import { PictureSetting } from "./media/PictureSetting";
 
 export function Settings({ app, settings, onClose }: { app: AppModel; settings: SettingsModel; onClose: () => void }) {
   const [code, setCode] = useState("");
@@ -21,6 +22,7 @@ export function Settings({ app, settings, onClose }: { app: AppModel; settings: 
           {t("settings.close")}
         </button>
       </div>
+      {app.me.value && <PictureSetting app={app} />}
       {app.me.value && <Profile app={app} />}
       <fieldset>
         <legend>{t("settings.language")}</legend>

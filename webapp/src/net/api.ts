@@ -48,6 +48,7 @@ export interface Me {
   phone: string;
   display_name: string;
   about: string;
+  picture?: string | null;
 }
 
 export interface Device {
@@ -125,7 +126,7 @@ export class Api {
   me(): Promise<Me> {
     return this.call("GET", "/v1/me");
   }
-  updateMe(change: { display_name?: string; about?: string }): Promise<Me> {
+  updateMe(change: { display_name?: string; about?: string; picture?: string }): Promise<Me> {
     return this.call("PATCH", "/v1/me", change);
   }
   devices(): Promise<Device[]> {

@@ -7,6 +7,8 @@ import { Session, type SocketFactory } from "../net/session";
 import { AuthModel } from "./auth";
 import { ChatStore } from "./chats";
 import { ConnectionModel } from "./connection";
+import { MediaModel, jobFor } from "./media";
+import { MediaClient } from "../net/media";
 
 export type Phase = "loading" | "signed_out" | "signed_in";
 
@@ -23,6 +25,7 @@ export interface SignedIn {
   chats: ChatStore;
   session: Session;
   connection: ConnectionModel;
+  media: MediaModel;
 }
 
 export class AppModel {
@@ -65,13 +68,21 @@ export class AppModel {
       ...(this.deps.socketFactory ? { socketFactory: this.deps.socketFactory } : {}),
     });
     chats.sender = session;
+    const media = new MediaModel({
+      client: new MediaClient(() => this.deps.api.token),
+      store: this.deps.store,
+      send: (entry) => session.send(entry),
+      failed: (entry, code) => chats.sendFailed(entry, code),
+    });
+    chats.media = media;
     const connection = new ConnectionModel(chats.connStatus, () => session.retryNow());
-    this.signedIn.value = { auth, chats, session, connection };
+    this.signedIn.value = { auth, chats, session, connection, media };
     this.phase.value = "signed_in";
     this.stopWatch = effect(() => {
       if (chats.isLoggedOut.value) void this.wipe("logged_out");
     });
     session.start();
+    media.resume(data.outbox);
   }
 
   async loadMe(): Promise<void> {
@@ -85,6 +96,18 @@ export class AppModel {
   /** Change my name and about text (3.5); others see it from their next conversation or contact refresh. */
   async saveProfile(displayName: string, about: string): Promise<void> {
     this.me.value = await this.deps.api.updateMe({ display_name: displayName, about });
+  }
+
+  /** Upload a picture and make it my profile picture (3.5), or clear it with null. */
+  async setPicture(file: Blob | null): Promise<void> {
+    const s = this.signedIn.peek();
+    if (!s) return;
+    if (!file) {
+      this.me.value = await this.deps.api.updateMe({ picture: "" });
+      return;
+    }
+    const info = await s.media.client.upload(jobFor(file, "image", (file as File).name ?? "picture"));
+    this.me.value = await this.deps.api.updateMe({ picture: info.media_id });
   }
 
   async loadDevices(): Promise<void> {
