@@ -312,7 +312,7 @@ class MediaService:
         if record.encrypted:
             # Encrypted by the client: opaque bytes, served as they are; the key travels in the message.
             return _Processed(path, record.size, digest, "application/octet-stream")
-        sniffed = sniff.sniff(head)
+        sniffed = sniff.for_kind(record.kind, sniff.sniff(head))
         problem = sniff.check(record.kind, record.declared_type, sniffed)
         if problem:
             raise TypeMismatch(problem)
