@@ -52,7 +52,7 @@ class FakeServer {
       return json(200, { media_id: m[1], kind: "image", status: "ready", size: up.size, sha256: up.sha256, content_type: "image/png", file_name: "a.png", width: 2, height: 1, thumbnail: true, preview: "AAAA" });
     }
     if (m[2] === "/url") return json(200, { url: `/v1/media/${m[1]}?sig=1`, expires_at: 0 });
-    return new Response(up.bytes, { status: 200, headers: { "Content-Length": String(up.size), "Content-Type": "image/png" } });
+    return new Response(new Blob([up.bytes.slice()]), { status: 200, headers: { "Content-Length": String(up.size), "Content-Type": "image/png" } });
   };
 }
 
@@ -201,5 +201,34 @@ describe("content", () => {
   it("computes waveform peaks scaled to 100", () => {
     const p = peaks(Float32Array.from([0, 0.5, 0, 0.25, 0, 0.1, 0, 0]), 4);
     expect(p).toEqual([100, 50, 20, 0]);
+  });
+});
+
+describe("Session and media entries", () => {
+  it("holds an entry back while its file uploads, then sends it once with its media ids", async () => {
+    const { Session } = await import("../src/net/session");
+    const { Backoff } = await import("../src/net/backoff");
+    const { FakeSocket, ManualTimers, MemoryStore } = await import("./fakes");
+    const sockets: InstanceType<typeof FakeSocket>[] = [];
+    const store = new MemoryStore();
+    const uploading: OutboxEntry = { id: "v1", conversation_id: "c1", to: null, content: { type: "voice" }, created_at: 1, upload: job(bytes(5)) };
+    const listener = { status() {}, welcome() {}, messages() {}, sent() {}, sendFailed() {}, receipt() {}, typing() {}, presence() {}, synced() {}, loggedOut() {} };
+    const session = new Session({
+      url: "ws://t", token: "hh", store, listener, timers: new ManualTimers(), backoff: new Backoff(), outbox: [uploading],
+      socketFactory: (url) => {
+        const s = new FakeSocket(url);
+        sockets.push(s);
+        return s;
+      },
+    });
+    session.start();
+    sockets[0]!.open();
+    sockets[0]!.frame({ type: "welcome", v: 1, user_id: "u", device_id: "d", server_time: 1 });
+    expect(sockets[0]!.sent.filter((f) => f.type === "send")).toEqual([]);
+    const { upload: _f, ...rest } = uploading;
+    await session.send({ ...rest, content: { type: "voice", media_id: "m1" }, media: ["m1"] });
+    const sends = sockets[0]!.sent.filter((f) => f.type === "send");
+    expect(sends).toEqual([{ type: "send", id: "v1", conversation_id: "c1", content: { type: "voice", media_id: "m1" }, media: ["m1"], ref: "s:v1" }]);
+    expect(store.outbox.get("v1")!.upload).toBeUndefined(); // the stored entry no longer carries the file
   });
 });

@@ -113,6 +113,7 @@ export class MediaModel {
   private async loop(start: OutboxEntry): Promise<void> {
     let entry = start;
     let restarted = false;
+    this.setProgress(entry.id, 0);
     for (let attempt = 0; ; attempt++) {
       const job = entry.upload!;
       try {

@@ -27,8 +27,8 @@ export function useMediaUrl(c: MediaContent, entry: OutboxEntry | undefined, thu
 
 function UploadProgress({ entry }: { entry: OutboxEntry | undefined }) {
   const env = useMediaEnv();
-  if (!entry?.upload || !env) return null;
-  const p = env.media.progress.value[entry.id] ?? 0;
+  const p = entry?.upload && env ? env.media.progress.value[entry.id] : undefined;
+  if (p === undefined) return null; // not uploading (sent, or given up: the bubble says "not sent")
   return (
     <div class="media-progress" data-testid="upload-progress">
       <progress max={1} value={p} aria-label={t("media.uploading", { percent: formatPercent(p) })} />
