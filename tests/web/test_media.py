@@ -128,6 +128,8 @@ def test_picture_pdf_voice_location_and_contact(web: Any, sms: Any) -> None:
     chadi_phone = register_raw(amira.server, sms)
     amira.start_chat(chadi_phone, "Chadi")  # in Amira's address book, for the contact card
     amira.start_chat(bassem_phone, "Bassem")
+    # start_chat waits for a composer, and Chadi's chat already has one: wait for Bassem's.
+    amira.page.wait_for_function("() => document.querySelector('#conv-title')?.textContent === 'Bassem'")
     amira.send("media follow")
     bassem.page.click(".chat-row", timeout=20000)
     bassem.bubble("media follow").wait_for()
@@ -169,6 +171,10 @@ def test_picture_pdf_voice_location_and_contact(web: Any, sms: Any) -> None:
     assert "application/pdf" in doc.inner_text()
     assert re.search(r"[٠-٩]", doc.locator(".doc-meta").inner_text())  # the size in Arabic digits (Intl)
     assert bassem.page.evaluate(HASH_JS, link.get_attribute("href")) == sha(pdf)
+    with bassem.page.expect_download() as saved:  # the click streams it with progress, then saves it
+        link.click()
+    assert saved.value.suggested_filename == "report.pdf"
+    assert Path(saved.value.path()).read_bytes() == pdf
     assert sent.last_file() == {"size": len(pdf), "sha": sha(pdf)}
 
     # A voice note from the fake microphone: record, send; Bassem gets the same bytes, a waveform and speeds.
@@ -188,7 +194,7 @@ def test_picture_pdf_voice_location_and_contact(web: Any, sms: Any) -> None:
     speed = player.locator(".voice-speed")
     speed.click()
     assert "١٫٥" in speed.inner_text() or "1.5" in speed.inner_text()
-    assert bassem.page.evaluate("document.querySelector('.bubble.theirs audio').playbackRate") == 1.5
+    bassem.page.wait_for_function("() => document.querySelector('.bubble.theirs audio').playbackRate === 1.5")
 
     # A typed location, and Chadi's contact card.
     amira.page.click("[data-testid=attach]")

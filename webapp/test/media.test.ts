@@ -28,7 +28,7 @@ class FakeServer {
       this.uploads.set(id, { size: b.size, sha256: b.sha256, bytes: new Uint8Array(b.size), done: 0, ready: false });
       return json(201, { media_id: id, status: "uploading", offset: 0 });
     }
-    const m = /^\/v1\/media\/(m\d+)(\/upload|\/finalize|\/url)?$/.exec(url);
+    const m = /^\/v1\/media\/(m\d+)(\/upload|\/finalize|\/url)?(\?sig=1)?$/.exec(url);
     const up = m ? this.uploads.get(m[1]!) : undefined;
     if (!m || !up) return json(404, { error: { code: "media_not_found", message: "no" } });
     if (m[2] === "/upload" && method === "GET") return json(200, { offset: up.done, status: "uploading" });
@@ -158,6 +158,19 @@ describe("MediaModel", () => {
     expect(done.content).toMatchObject({ type: "image", caption: "hi", width: 2, height: 1, preview: "AAAA", size: 250 });
     expect(m.progress.value).toEqual({});
     expect(s.uploads.size).toBe(1); // resumed, not started again
+  });
+
+  it("downloads by a signed URL, which it asks for once", async () => {
+    const s = new FakeServer();
+    const client = new MediaClient(() => "t", "", s.fetch, 100);
+    const info = await client.upload(job(bytes(120)));
+    const m = new MediaModel({ client, store: new Store() as never, send: async () => undefined, failed: () => undefined });
+    s.calls = [];
+    const seen: number[] = [];
+    expect((await m.download(info.media_id, (d) => seen.push(d))).size).toBe(120);
+    expect((await m.download(info.media_id)).size).toBe(120);
+    expect(s.calls).toEqual(["POST /v1/media/M/url", "GET /v1/media/M?sig=1", "GET /v1/media/M?sig=1"]);
+    expect(seen[seen.length - 1]).toBe(120);
   });
 
   it("gives up on errors that cannot be fixed by resuming", async () => {

@@ -144,9 +144,24 @@ export class MediaClient {
     return this.base + (await this.json<{ url: string }>(resp)).url;
   }
 
-  /** The whole file, with progress while it streams in. */
+  /** The whole file from a URL (a signed one: no token is sent), with progress while it streams in. */
+  async fetchUrl(url: string, onProgress?: Progress): Promise<Blob> {
+    let resp: Response;
+    try {
+      resp = await this.fetchFn(url, { method: "GET", credentials: "omit" });
+    } catch (exc) {
+      throw new NetworkError(String(exc));
+    }
+    return this.read(resp, onProgress);
+  }
+
+  /** The whole file with the bearer token, with progress while it streams in. */
   async download(mediaId: string, onProgress?: Progress, thumbnail = false): Promise<Blob> {
     const resp = await this.request("GET", `/v1/media/${encodeURIComponent(mediaId)}${thumbnail ? "/thumbnail" : ""}`);
+    return this.read(resp, onProgress);
+  }
+
+  private async read(resp: Response, onProgress?: Progress): Promise<Blob> {
     if (!resp.ok) await this.json(resp);
     const total = Number(resp.headers.get("Content-Length") ?? 0);
     const type = resp.headers.get("Content-Type") ?? "";

@@ -162,9 +162,9 @@ export class MediaModel {
     return url;
   }
 
-  /** Download with progress (0..1 through `onProgress`). */
-  download(mediaId: string, onProgress?: Progress): Promise<Blob> {
-    return this.deps.client.download(mediaId, onProgress);
+  /** Download by a signed URL (16.2), with progress as the body streams in. */
+  async download(mediaId: string, onProgress?: Progress): Promise<Blob> {
+    return this.deps.client.fetchUrl(await this.url(mediaId), onProgress);
   }
 }
 

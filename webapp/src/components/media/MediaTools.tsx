@@ -142,6 +142,32 @@ function ContactPicker({ store, onSend, onClose }: { store: ChatStore; onSend: (
   );
 }
 
+/** Duration and size of a video from the browser's own decoder (the server makes no posters or durations). */
+function videoMeta(file: Blob): Promise<Record<string, number>> {
+  return new Promise((resolve) => {
+    const v = document.createElement("video");
+    const url = URL.createObjectURL(file);
+    const done = (meta: Record<string, number>) => {
+      URL.revokeObjectURL(url);
+      resolve(meta);
+    };
+    const timer = setTimeout(() => done({}), 3000);
+    v.preload = "metadata";
+    v.onloadedmetadata = () => {
+      clearTimeout(timer);
+      const meta: Record<string, number> = {};
+      if (Number.isFinite(v.duration)) meta.duration = Math.round(v.duration * 10) / 10;
+      if (v.videoWidth) Object.assign(meta, { width: v.videoWidth, height: v.videoHeight });
+      done(meta);
+    };
+    v.onerror = () => {
+      clearTimeout(timer);
+      done({});
+    };
+    v.src = url;
+  });
+}
+
 /** vCard 3.0 for a contact card (protocol 16.6): name and one number. */
 function vcard(name: string, phone: string): string {
   const esc = (s: string) => s.replace(/[\\,;]/g, (c) => `\\${c}`).replace(/\n/g, "\\n");
@@ -158,13 +184,16 @@ export function MediaTools({ store, chat }: { store: ChatStore; chat: Chat }) {
   const docMode = useRef(false);
 
   const sendFiles = (files: File[], caption: string, asDocument = false) => {
-    files.forEach((f, i) => {
-      const kind = asDocument ? "document" : kindOf(f.type);
-      const content: Record<string, unknown> = { type: kind, file_name: f.name, content_type: f.type || "application/octet-stream", size: f.size };
-      if (caption && i === 0) content.caption = caption;
-      void store.sendRich(chat.id, content as never, jobFor(f, kind, f.name));
-    });
     setPanel(null);
+    void (async () => {
+      for (const [i, f] of files.entries()) {
+        const kind = asDocument ? "document" : kindOf(f.type);
+        const content: Record<string, unknown> = { type: kind, file_name: f.name, content_type: f.type || "application/octet-stream", size: f.size };
+        if (caption && i === 0) content.caption = caption;
+        if (kind === "video") Object.assign(content, await videoMeta(f));
+        await store.sendRich(chat.id, content as never, jobFor(f, kind, f.name));
+      }
+    })();
   };
 
   useEffect(() => {
@@ -247,7 +276,16 @@ export function MediaTools({ store, chat }: { store: ChatStore; chat: Chat }) {
         }}
       />
       {panel === "menu" && (
-        <div class="attach-menu" role="menu">
+        <div
+          class="attach-menu"
+          role="menu"
+          onKeyDown={(e) => {
+            if (e.key === "Escape") {
+              setPanel(null);
+              attach.current?.focus();
+            }
+          }}
+        >
           <button type="button" role="menuitem" onClick={() => photos.current?.click()}>
             🖼️ {t("media.attachPhoto")}
           </button>

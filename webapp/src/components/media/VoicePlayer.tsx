@@ -12,7 +12,10 @@ export function VoicePlayer({ src, duration, waveform }: { src: string | null; d
   const [speed, setSpeed] = useState(0);
   const [length, setLength] = useState(duration);
   useEffect(() => {
-    if (audio.current) audio.current.playbackRate = SPEEDS[speed]!;
+    const a = audio.current;
+    if (!a) return;
+    // Both: loading the source resets playbackRate to defaultPlaybackRate.
+    a.defaultPlaybackRate = a.playbackRate = SPEEDS[speed]!;
   }, [speed, src]);
   const bars = waveform.length ? waveform : new Array(32).fill(20);
   const frac = length > 0 ? at / length : 0;
