@@ -196,6 +196,16 @@ def test_picture_pdf_voice_location_and_contact(web: Any, sms: Any) -> None:
     assert "١٫٥" in speed.inner_text() or "1.5" in speed.inner_text()
     bassem.page.wait_for_function("() => document.querySelector('.bubble.theirs audio').playbackRate === 1.5")
 
+    # Hold to record: pressed, held, released, sent.
+    mic = amira.page.locator("[data-testid=record]").bounding_box()
+    assert mic
+    amira.page.mouse.move(mic["x"] + mic["width"] / 2, mic["y"] + mic["height"] / 2)
+    amira.page.mouse.down()
+    amira.page.wait_for_timeout(1500)
+    amira.page.mouse.up()
+    bassem.page.locator(".bubble.theirs [data-testid=voice-player]").nth(1).wait_for(timeout=20000)
+    assert amira.page.locator("[data-testid=voice-send]").count() == 0
+
     # A typed location, and Chadi's contact card.
     amira.page.click("[data-testid=attach]")
     amira.page.click(".attach-menu button >> nth=2")

@@ -5,13 +5,17 @@ import { formatDuration } from "./format";
 /** What MediaRecorder can make that the server's voice kind accepts (protocol 16.4), best first. */
 const TYPES = ["audio/ogg;codecs=opus", "audio/webm;codecs=opus", "audio/webm", "audio/mp4"];
 
-/** Click the microphone to record, then send or cancel. Gives the recording and its length in seconds. */
+const HOLD_MS = 500; // pressed longer than this: "hold to record", sent on release
+
+/** Click the microphone to record, then send or cancel; or hold it and let go to send. Gives the recording
+ * and its length in seconds. Enter/Space on the focused button is a click. */
 export function Recorder({ onDone }: { onDone: (blob: Blob, seconds: number) => void }) {
   const [rec, setRec] = useState<MediaRecorder | null>(null);
   const [started, setStarted] = useState(0);
   const [now, setNow] = useState(0);
   const [error, setError] = useState(false);
   const keep = useRef(false);
+  const recRef = useRef<MediaRecorder | null>(null);
   useEffect(() => {
     if (!rec) return;
     const id = setInterval(() => setNow(Date.now()), 250);
@@ -36,6 +40,7 @@ export function Recorder({ onDone }: { onDone: (blob: Blob, seconds: number) => 
       };
       keep.current = false;
       r.start(250);
+      recRef.current = r;
       setStarted(t0);
       setNow(t0);
       setRec(r);
@@ -45,7 +50,9 @@ export function Recorder({ onDone }: { onDone: (blob: Blob, seconds: number) => 
   };
   const stop = (send: boolean) => {
     keep.current = send;
-    rec?.stop();
+    const r = recRef.current;
+    recRef.current = null;
+    if (r && r.state !== "inactive") r.stop();
   };
   if (rec) {
     return (
@@ -65,7 +72,22 @@ export function Recorder({ onDone }: { onDone: (blob: Blob, seconds: number) => 
   }
   return (
     <>
-      <button type="button" class="icon mic" onClick={() => void start()} aria-label={t("media.record")} data-testid="record">
+      <button
+        type="button"
+        class="icon mic"
+        aria-label={t("media.record")}
+        data-testid="record"
+        onPointerDown={(e) => {
+          if (e.button !== 0) return;
+          const at = Date.now();
+          // The button is replaced by the recorder at once, so the release is caught on the document.
+          document.addEventListener("pointerup", () => Date.now() - at > HOLD_MS && stop(true), { once: true });
+          void start();
+        }}
+        onClick={(e) => {
+          if (e.detail === 0) void start(); // keyboard
+        }}
+      >
         <svg viewBox="0 0 24 24" aria-hidden="true">
           <path fill="currentColor" d="M12 15a3 3 0 0 0 3-3V6a3 3 0 0 0-6 0v6a3 3 0 0 0 3 3zm5-3a5 5 0 0 1-10 0H5a7 7 0 0 0 6 6.9V21h2v-2.1a7 7 0 0 0 6-6.9z" />
         </svg>
