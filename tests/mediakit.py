@@ -71,6 +71,13 @@ def ogg_opus(seconds: float = 3.0) -> bytes:
     return page + b"\x00" * int(seconds * 2000)
 
 
+def webm_opus() -> bytes:
+    """The start of an audio-only WebM (EBML header, DocType webm), as Chromium's MediaRecorder writes it."""
+    ebml = b"\x1a\x45\xdf\xa3\x9f\x42\x86\x81\x01\x42\xf7\x81\x01\x42\xf2\x81\x04\x42\xf3\x81\x08"
+    ebml += b"\x42\x82\x84webm\x42\x87\x81\x04\x42\x85\x81\x02"
+    return ebml + b"\x18\x53\x80\x67\x01\xff\xff\xff\xff\xff\xff\xff" + b"\x00" * 4000
+
+
 def mp4() -> bytes:
     return b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2" + b"\x00\x00\x00\x08free" + b"\x00" * 5000
 

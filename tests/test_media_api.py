@@ -24,6 +24,7 @@ KINDS = [
     ("image", mk.webp, "image/webp"),
     ("video", mk.mp4, "video/mp4"),
     ("voice", mk.ogg_opus, "audio/ogg"),
+    ("voice", mk.webm_opus, "audio/webm"),
     ("audio", mk.mp3, "audio/mpeg"),
     ("document", mk.pdf, "application/pdf"),
 ]

@@ -43,6 +43,11 @@ def test_kinds_accept_their_own_and_refuse_the_rest() -> None:
     assert sniff.check("voice", "audio/x-m4a", "audio/mp4") is None
     assert sniff.check("audio", "audio/mp4", "video/mp4") is None  # an MP4 container with only sound
     assert sniff.check("video", "", "video/mp4") is None
+    # WebM from a browser's MediaRecorder (Opus): sniffed as video/webm, accepted as a voice note or audio.
+    assert sniff.check("voice", "audio/webm", "video/webm") is None
+    assert sniff.check("voice", "audio/webm;codecs=opus", "video/webm") is None
+    assert sniff.check("audio", "", "video/webm") is None
+    assert sniff.check("voice", "audio/webm", "audio/ogg")  # declared WebM, is Ogg
     assert sniff.check("image", "image/jpeg", "image/png")  # declared one thing, is another
     assert sniff.check("image", "", "image/heic")  # HEIC is not displayable everywhere: send it as a document
     assert sniff.check("document", "", "image/heic") is None

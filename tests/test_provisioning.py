@@ -165,7 +165,7 @@ async def test_delete_my_account(server: Any) -> None:
     chats = (await badr.call("GET", "/v1/conversations")).json()["conversations"]
     chat = next(c for c in chats if c["conversation_id"] == direct["conversation_id"])
     gone = next(m for m in chat["members"] if m["user_id"] == amal.id)
-    assert gone == {"user_id": amal.id, "phone": None, "display_name": ""}
+    assert gone == {"user_id": amal.id, "phone": None, "display_name": "", "picture": None}
     assert (await badr.call("GET", f"/v1/users/{amal.id}")).status_code == 404
     # Nobody can start a chat with the account; in a chat that exists, a message is stored for its sender
     # and delivered to nobody (as a message to a deleted WhatsApp account keeps one tick).

@@ -8,6 +8,7 @@ import { dirOf, locale, t } from "./i18n";
 import { Api } from "./net/api";
 import { IdbStore } from "./net/db";
 import { AppModel } from "./state/app";
+import { summaryOf } from "./state/media";
 import { SettingsModel } from "./state/settings";
 
 function deviceName(): string {
@@ -46,7 +47,7 @@ effect(() => {
   const m = s?.chats.announcement.value;
   if (!s || !m || document.visibilityState === "visible") return;
   if (!("Notification" in window) || Notification.permission !== "granted") return;
-  const text = typeof m.content === "object" && typeof m.content.text === "string" ? m.content.text : "";
+  const text = typeof m.content === "object" && typeof m.content.text === "string" ? m.content.text : summaryOf(m.content);
   const n = new Notification(s.chats.nameOf(m.sender.user_id) || t("app.name"), { body: text, tag: m.conversation_id });
   n.onclick = () => {
     window.focus();

@@ -117,9 +117,23 @@ def _compatible(declared: str, sniffed: str) -> bool:
     )
 
 
+# The first bytes of a WebM (Matroska) file do not say whether it has a picture: that is in its Tracks element,
+# further in. `sniff` calls every WebM "video/webm"; for the sound kinds it stands for audio-only WebM, which is
+# what browsers' MediaRecorder makes of a voice recording (Opus in WebM, Chromium's only audio format).
+_AS_SOUND = {"video/webm": "audio/webm"}
+
+
+def for_kind(kind: str, sniffed: str | None) -> str | None:
+    """The sniffed type as it stands for this kind: a WebM voice note or audio file is `audio/webm`."""
+    if kind in ("voice", "audio") and sniffed in _AS_SOUND:
+        return _AS_SOUND[sniffed]
+    return sniffed
+
+
 def check(kind: str, declared_type: str, sniffed: str | None) -> str | None:
     """Why these bytes may not be stored as `kind` with this declared type (None: they may)."""
     declared = normalize_type(declared_type) if declared_type else ""
+    sniffed = for_kind(kind, sniffed)
     if kind == "document":
         if sniffed is None or not declared or declared == "application/octet-stream":
             return None

@@ -17,6 +17,7 @@ from hudhud.errors import ClientError, Conflict, InvalidRequest, NotFound, RateL
 from hudhud.gateways.sms import SmsGateway
 from hudhud.services.visibility import Profile, profiles_for
 from hudhud.store import accounts as q
+from hudhud.store import media as mq
 from hudhud.store.db import Database
 from hudhud.store.records import Device, User
 
@@ -301,7 +302,10 @@ class AccountService:
             raise NotFound("no such user")
         return profile
 
-    async def update_profile(self, user_id: str, display_name: str | None, about: str | None) -> User:
+    async def update_profile(
+        self, user_id: str, display_name: str | None, about: str | None, picture: str | None = None
+    ) -> User:
+        """Change what is given; `picture` is a media id of the user's own finished image, or "" to clear it."""
         values: dict[str, object] = {}
         if display_name is not None:
             if len(display_name) > 64:
@@ -311,7 +315,15 @@ class AccountService:
             if len(about) > 140:
                 raise InvalidRequest("about is at most 140 characters")
             values["about"] = about
-        await self._db.write(lambda c: q.update_user(c, user_id, **values))
+        if picture is not None:
+            values["picture"] = picture or None
+
+        def op(conn: Connection) -> None:
+            if picture:
+                mq.check_picture(conn, user_id, picture)
+            q.update_user(conn, user_id, **values)
+
+        await self._db.write(op)
         user = await self.get_user(user_id)
         # Connected devices of this user keep the read-receipts setting in memory: tell them.
         await self._bus.publish(f"user:{user_id}", {"t": "settings", "rr": user.read_receipts})

@@ -312,7 +312,7 @@ class MediaService:
         if record.encrypted:
             # Encrypted by the client: opaque bytes, served as they are; the key travels in the message.
             return _Processed(path, record.size, digest, "application/octet-stream")
-        sniffed = sniff.sniff(head)
+        sniffed = sniff.for_kind(record.kind, sniff.sniff(head))
         problem = sniff.check(record.kind, record.declared_type, sniffed)
         if problem:
             raise TypeMismatch(problem)
@@ -397,6 +397,8 @@ class MediaService:
             def op(conn: Connection) -> list[str]:
                 if mq.is_referenced(conn, media_id):
                     raise InvalidRequest("this media was sent in a message and stays with the conversation")
+                if mq.is_picture(conn, media_id):
+                    raise InvalidRequest("this media is your profile picture; clear it first")
                 mq.delete_media(conn, media_id)
                 return mq.start_blob_deletes(conn, {record.store_key} if record.store_key else set())
 

@@ -5,9 +5,10 @@
   it, as in WhatsApp); and beyond that per the owner's `phone` privacy setting: `everyone`, `contacts` (the
   default: people in the owner's address book) or `nobody`. Never because a stranger wrote to the owner first,
   and never because two people share a group.
-- **Blocking.** Someone who has blocked the viewer shows them an empty display name and about (so renames after
-  the block are not seen either) and no phone number beyond the one the viewer has saved. Every endpoint answers
-  the same, so comparing them tells the viewer nothing.
+- **Blocking.** Someone who has blocked the viewer shows them an empty display name and about, no picture (so
+  changes after the block are not seen either) and no phone number beyond the one the viewer has saved. Every
+  endpoint answers the same, so comparing them tells the viewer nothing. The picture's media is readable by
+  exactly those who are shown it (store/media.readable).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ class Profile:
     phone: str | None  # None: not for this viewer
     display_name: str
     about: str
+    picture: str | None = None  # media id; readable by the viewer (store/media.readable) exactly when shown
 
 
 def profiles_for(conn: Connection, viewer: User, people: Iterable[User]) -> dict[str, Profile]:
@@ -53,6 +55,7 @@ def profiles_for(conn: Connection, viewer: User, people: Iterable[User]) -> dict
             u.phone if shown and u.phone else None,  # a deleted account has no number
             "" if blocked else u.display_name,
             "" if blocked else u.about,
+            None if blocked else u.picture,
         )
     return out
 

@@ -47,6 +47,7 @@ def _user(row: Any) -> User:
         row.throttled_until,
         row.phone_privacy,
         row.group_invites,
+        None if row.status == DELETED else row.picture,
     )
 
 
@@ -189,6 +190,7 @@ def erase_user(conn: Connection, user_id: str, now: float) -> list[str]:
             phone=f"{DELETED}:{user_id}",  # unique, and never a number: the real one can sign up afresh
             display_name="",
             about="",
+            picture=None,
             status=DELETED,
             last_seen_at=None,
             throttled_until=None,

@@ -12,10 +12,10 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, delete, exists, false, func, insert, or_, select, update
 
-from hudhud.errors import ClientError
+from hudhud.errors import ClientError, InvalidRequest
 from hudhud.store.messages import _insert
 from hudhud.store.records import MediaRecord
-from hudhud.store.schema import media, media_blobs, members, message_media, messages
+from hudhud.store.schema import blocks, media, media_blobs, members, message_media, messages, users
 
 
 class MediaNotFound(ClientError):
@@ -181,13 +181,30 @@ def _visible_ref(media_id: Any, user_id: Any) -> Any:
     )
 
 
+def _is_picture(media_id: Any) -> Any:
+    """EXISTS a user whose profile picture this media is (their own upload, protocol 3.5)."""
+    return exists().where(users.c.picture == media_id, users.c.id == media.c.owner_id)
+
+
+def _visible_picture(media_id: Any, user_id: Any) -> Any:
+    """The media is its uploader's profile picture and the uploader has not blocked `user_id`: the same rule
+    as for the name and about (services/visibility.py)."""
+    not_blocked = ~exists().where(blocks.c.blocker_id == media.c.owner_id, blocks.c.blocked_id == user_id)
+    return and_(_is_picture(media_id), not_blocked)
+
+
 def readable(conn: Connection, media_id: str, user_id: str) -> MediaRecord | None:
-    """The media if it is ready and `user_id` may read it (uploader, or sees a message that refers to it)."""
+    """The media if it is ready and `user_id` may read it (uploader, sees a message that refers to it, or it is
+    a profile picture its owner shows them)."""
     row = conn.execute(
         select(media).where(
             media.c.id == media_id,
             media.c.status == "ready",
-            or_(media.c.owner_id == user_id, _visible_ref(media.c.id, user_id)),
+            or_(
+                media.c.owner_id == user_id,
+                _visible_ref(media.c.id, user_id),
+                _visible_picture(media.c.id, user_id),
+            ),
         )
     ).first()
     return _record(row) if row else None
@@ -246,6 +263,19 @@ def is_referenced(conn: Connection, media_id: str) -> bool:
     return bool(conn.execute(select(exists().where(message_media.c.media_id == media_id))).scalar())
 
 
+def is_picture(conn: Connection, media_id: str) -> bool:
+    return bool(conn.execute(select(exists().where(users.c.picture == media_id))).scalar())
+
+
+def check_picture(conn: Connection, user_id: str, media_id: str) -> None:
+    """A profile picture must be the user's own finished, unencrypted image upload (protocol 3.5)."""
+    record = get_media(conn, media_id)
+    if record is None or record.owner_id != user_id or record.status != "ready":
+        raise MediaNotFound("no finished upload of yours with this id")
+    if record.kind != "image" or record.encrypted:
+        raise InvalidRequest("a profile picture must be an image (kind image, not encrypted)")
+
+
 def delete_media(conn: Connection, media_id: str) -> None:
     conn.execute(delete(media).where(media.c.id == media_id))
 
@@ -253,7 +283,7 @@ def delete_media(conn: Connection, media_id: str) -> None:
 def expired(conn: Connection, now: float, retention: float, upload_retention: float) -> list[MediaRecord]:
     """Uploads to delete: unfinished ones idle for `upload_retention`, and finished ones no message refers to,
     finished more than `retention` ago."""
-    unreferenced = ~exists().where(message_media.c.media_id == media.c.id)
+    unreferenced = and_(~exists().where(message_media.c.media_id == media.c.id), ~_is_picture(media.c.id))
     rows = conn.execute(
         select(media).where(
             or_(

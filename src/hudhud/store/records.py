@@ -21,6 +21,7 @@ class User:
     throttled_until: float | None = None
     phone_privacy: str = "contacts"
     group_invites: str = "everyone"
+    picture: str | None = None  # media id of the profile picture
 
 
 @dataclass(frozen=True, slots=True)

@@ -44,6 +44,8 @@ users = Table(
     Column("phone_privacy", String(16), nullable=False, server_default="contacts"),
     # whose group invitations reach me: everyone | contacts (people in my address book)
     Column("group_invites", String(16), nullable=False, server_default="everyone"),
+    # the profile picture: a finished image the user uploaded (media.id), or NULL
+    Column("picture", String(32), nullable=True),
     Column("status", String(16), nullable=False, server_default="active"),  # active | suspended
     Column("warnings", Integer, nullable=False, server_default="0"),
     # Set when many people block or report this account in a short time: tighter limits until then.

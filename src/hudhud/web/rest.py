@@ -34,6 +34,7 @@ class VerifyRequest(Body):
 class ProfileUpdate(Body):
     display_name: str | None = Field(default=None, max_length=64)
     about: str | None = Field(default=None, max_length=140)
+    picture: str | None = Field(default=None, max_length=64)
 
 
 class AccountDelete(Body):
@@ -71,11 +72,18 @@ def me_view(u: User) -> dict[str, Any]:
         "group_add": u.group_add_privacy,
         "phone_privacy": u.phone_privacy,
         "group_invites": u.group_invites,
+        "picture": u.picture,
     }
 
 
 def profile_view(p: Profile) -> dict[str, Any]:
-    return {"user_id": p.user_id, "phone": p.phone, "display_name": p.display_name, "about": p.about}
+    return {
+        "user_id": p.user_id,
+        "phone": p.phone,
+        "display_name": p.display_name,
+        "about": p.about,
+        "picture": p.picture,
+    }
 
 
 def contact_view(c: Contact) -> dict[str, Any]:
@@ -120,7 +128,7 @@ async def get_me(p: Auth, h: Hub) -> dict[str, Any]:
 
 @router.patch("/me", tags=["accounts"])
 async def patch_me(body: ProfileUpdate, p: Auth, h: Hub) -> dict[str, Any]:
-    return me_view(await h.accounts.update_profile(p.user_id, body.display_name, body.about))
+    return me_view(await h.accounts.update_profile(p.user_id, body.display_name, body.about, body.picture))
 
 
 @router.delete("/me", status_code=204, tags=["accounts"])
@@ -223,6 +231,7 @@ async def conversations(p: Auth, h: Hub) -> dict[str, Any]:
                         "user_id": m.user_id,
                         "phone": s.profiles[m.user_id].phone,
                         "display_name": s.profiles[m.user_id].display_name,
+                        "picture": s.profiles[m.user_id].picture,
                     }
                     for m in s.members
                 ],

@@ -72,7 +72,7 @@ ROUTE_ERRORS: dict[str, tuple[str, ...]] = {
         "device_limit",
     ),
     "GET /v1/me": (),
-    "PATCH /v1/me": (),
+    "PATCH /v1/me": ("media_not_found",),
     "DELETE /v1/me": ("invalid_phone",),
     "PATCH /v1/me/privacy": (),
     "GET /v1/devices": (),

@@ -2,6 +2,7 @@ import { useState } from "preact/hooks";
 import { formatTime, t } from "../i18n";
 import type { Bubble as BubbleData } from "../state/projection";
 import { groupEventText } from "./group/events";
+import { MediaBody } from "./media/MediaBody";
 import { MessageText } from "./MessageText";
 import { Ticks } from "./Ticks";
 
@@ -87,6 +88,9 @@ export function Bubble({
         </button>
       )}
       {b.forwarded && <div class="forwarded">{t("conv.forwarded")}</div>}
+      {!b.deleted && b.text === null && b.content && !b.unsupported ? (
+        <MediaBody content={b.content} entry={b.entry} mine={b.mine} />
+      ) : (
       <div class="text" dir="auto">
         {b.deleted ? (
           <em>{t("conv.deleted")}</em>
@@ -96,6 +100,7 @@ export function Bubble({
           <em>{t("conv.unsupported")}</em>
         )}
       </div>
+      )}
       <div class="meta">
         {b.seq !== null && !b.deleted && (
           <button type="button" class="more" aria-label={t("conv.actions")} aria-expanded={menu} onClick={() => setMenu(!menu)}>

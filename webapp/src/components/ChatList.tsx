@@ -1,3 +1,4 @@
+import { Avatar } from "./media/Avatar";
 import { useLayoutEffect, useRef, useState } from "preact/hooks";
 import { formatNumber, formatShortDate, formatTime, t } from "../i18n";
 import type { ChatStore } from "../state/chats";
@@ -59,9 +60,7 @@ export function ChatList({ store, onOpen }: { store: ChatStore; onOpen: (id: str
                 onClick={() => onOpen(row.id)}
                 data-chat={row.id}
               >
-                <span class="avatar" aria-hidden="true">
-                  {initial(row.title)}
-                </span>
+                <Avatar media={store.media} picture={row.picture} fallback={initial(row.title)} />
                 <span class="chat-main">
                   <span class="chat-top">
                     <span class="chat-title" dir={isPhone(row.title) ? "ltr" : "auto"}>

@@ -1,3 +1,4 @@
+import type { ComponentChildren } from "preact";
 import { useEffect, useRef, useState } from "preact/hooks";
 import { t } from "../i18n";
 
@@ -7,10 +8,12 @@ export function Composer({
   onSend,
   onTyping,
   initial = "",
+  tools,
 }: {
   onSend: (text: string) => void;
   onTyping: (s: "composing" | "paused") => void;
   initial?: string;
+  tools?: ComponentChildren; // attach and record buttons (components/media)
 }) {
   const [text, setText] = useState(initial);
   const lastSent = useRef(0);
@@ -53,6 +56,7 @@ export function Composer({
         submit();
       }}
     >
+      {tools}
       <label for="compose" class="visually-hidden">
         {t("conv.compose")}
       </label>

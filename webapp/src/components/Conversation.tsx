@@ -1,5 +1,5 @@
 import { useComputed } from "@preact/signals";
-import { useEffect, useLayoutEffect, useRef, useState } from "preact/hooks";
+import { useEffect, useLayoutEffect, useMemo, useRef, useState } from "preact/hooks";
 import { formatDay, formatShortDate, formatTime, t } from "../i18n";
 import type { Chat, ChatStore } from "../state/chats";
 import { type Bubble as BubbleData, bubbles, sameDay, withDays } from "../state/projection";
@@ -11,6 +11,9 @@ const EDGE = 150; // px from the top or bottom at which the window slides
 import { Composer } from "./Composer";
 import type { GroupsModel } from "../state/groups";
 import { ChatMenu, ComposerNotice } from "./group/ChatMenu";
+import { Avatar } from "./media/Avatar";
+import { MediaContext } from "./media/context";
+import { MediaTools } from "./media/MediaTools";
 
 
 function dayLabel(ts: number): string {
@@ -118,12 +121,15 @@ export function Conversation({ store, groups, chat, onBack }: { store: ChatStore
     if (stick.current && w.follow) el.scrollTop = el.scrollHeight;
   });
 
+  const env = useMemo(() => (store.media ? { media: store.media, chats: store } : null), [store]);
   return (
+    <MediaContext.Provider value={env}>
     <section class="conversation" aria-labelledby="conv-title">
       <header class="conv-header">
         <button type="button" class="icon back" onClick={onBack} aria-label={t("conv.back")}>
           <span aria-hidden="true">‹</span>
         </button>
+        <Avatar media={store.media} picture={store.peerOf(chat)?.picture} fallback={/\p{L}/u.exec(title)?.[0]?.toLocaleUpperCase() ?? "#"} />
         <div class="conv-title">
           <h2 id="conv-title" dir={isPhone(title) ? "ltr" : "auto"}>
             {title === "\u0000me" ? t("chats.me") : title || t("chats.unknown")}
@@ -196,9 +202,11 @@ export function Conversation({ store, groups, chat, onBack }: { store: ChatStore
           setEditing(null);
         }}
         onTyping={(state) => store.typingNow(chat.id, state)}
+        tools={editing ? null : <MediaTools store={store} chat={chat} />}
       />
       )}
     </section>
+    </MediaContext.Provider>
   );
 }
 

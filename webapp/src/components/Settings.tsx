@@ -5,6 +5,7 @@ import { problemOf } from "../state/auth";
 import type { SettingsModel } from "../state/settings";
 import { problemText } from "./errors";
 import { BlockedContacts, PrivacySettings } from "./group/Privacy";
+import { PictureSetting } from "./media/PictureSetting";
 
 export function Settings({ app, settings, onClose }: { app: AppModel; settings: SettingsModel; onClose: () => void }) {
   const [code, setCode] = useState("");
@@ -23,6 +24,7 @@ export function Settings({ app, settings, onClose }: { app: AppModel; settings: 
           {t("settings.close")}
         </button>
       </div>
+      {app.me.value && <PictureSetting app={app} />}
       {app.me.value && <Profile app={app} />}
       <fieldset>
         <legend>{t("settings.language")}</legend>

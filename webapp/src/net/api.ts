@@ -54,6 +54,7 @@ export interface Me {
   group_add?: Audience;
   phone_privacy?: Audience;
   group_invites?: "everyone" | "contacts";
+  picture?: string | null;
 }
 
 export type Audience = "everyone" | "contacts" | "nobody";
@@ -188,7 +189,7 @@ export class Api {
   me(): Promise<Me> {
     return this.call("GET", "/v1/me");
   }
-  updateMe(change: { display_name?: string; about?: string }): Promise<Me> {
+  updateMe(change: { display_name?: string; about?: string; picture?: string }): Promise<Me> {
     return this.call("PATCH", "/v1/me", change);
   }
   devices(): Promise<Device[]> {

@@ -1,6 +1,7 @@
 // What this device keeps (docs/subsystems/web.md, "Persistence"): the token, conversations, messages and the
 // outbox, in IndexedDB, so a reload shows everything at once and an unsent message survives it. IndexedDB is
 // per origin, so no other site can read the token. A message is acked only after its transaction completed.
+import type { UploadJob } from "./media";
 import type { Contact, Content, ConversationInfo, Envelope } from "./protocol";
 
 export interface Auth {
@@ -16,6 +17,10 @@ export interface OutboxEntry {
   to: string | null; // a new direct chat: the other user's id
   content: Content;
   created_at: number; // local clock, ms: for display and order only
+  /** The media ids for the `send` frame's `media` (protocol 4.5). */
+  media?: string[];
+  /** A file still to upload (net/media.ts); the session holds the entry back until it is gone. */
+  upload?: UploadJob;
 }
 
 export interface Snapshot {

@@ -28,6 +28,7 @@ export interface Member {
   user_id: string;
   phone: string | null;
   display_name: string;
+  picture?: string | null; // media id of the profile picture (3.13)
 }
 
 /** One entry of GET /v1/conversations (section 3.13). */
@@ -52,7 +53,7 @@ export interface Contact {
 
 export type ClientFrame =
   | { type: "hello"; v: number; token: string; ref?: string }
-  | { type: "send"; id: string; conversation_id?: string; to?: string; content: Content; ref?: string }
+  | { type: "send"; id: string; conversation_id?: string; to?: string; content: Content; media?: string[]; ref?: string }
   | { type: "ack"; conversation_id: string; seq: number }
   | { type: "read"; conversation_id: string; seq: number }
   | { type: "typing"; conversation_id: string; state: "composing" | "paused" }

@@ -375,7 +375,9 @@ export class Session {
   }
 
   private sendEntry(entry: OutboxEntry): void {
+    if (entry.upload) return; // its file is still uploading (state/media.ts sends it again when finished)
     const frame: ClientFrame = { type: "send", id: entry.id, content: entry.content, ref: "s:" + entry.id };
+    if (entry.media?.length) frame.media = entry.media;
     if (entry.conversation_id) frame.conversation_id = entry.conversation_id;
     else if (entry.to) frame.to = entry.to;
     this.frame(frame);

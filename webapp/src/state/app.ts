@@ -9,6 +9,8 @@ import { ChatStore } from "./chats";
 import { ConnectionModel } from "./connection";
 import { GroupsModel } from "./groups";
 import { PrivacyModel } from "./privacy";
+import { MediaModel, jobFor } from "./media";
+import { MediaClient } from "../net/media";
 
 export type Phase = "loading" | "signed_out" | "signed_in";
 
@@ -27,6 +29,7 @@ export interface SignedIn {
   connection: ConnectionModel;
   groups: GroupsModel;
   privacy: PrivacyModel;
+  media: MediaModel;
 }
 
 export class AppModel {
@@ -69,10 +72,17 @@ export class AppModel {
       ...(this.deps.socketFactory ? { socketFactory: this.deps.socketFactory } : {}),
     });
     chats.sender = session;
+    const media = new MediaModel({
+      client: new MediaClient(() => this.deps.api.token),
+      store: this.deps.store,
+      send: (entry) => session.send(entry),
+      failed: (entry, code) => chats.sendFailed(entry, code),
+    });
+    chats.media = media;
     const connection = new ConnectionModel(chats.connStatus, () => session.retryNow());
     const groups = new GroupsModel(this.deps.api, chats);
     const privacy = new PrivacyModel(this.deps.api, chats);
-    this.signedIn.value = { auth, chats, session, connection, groups, privacy };
+    this.signedIn.value = { auth, chats, session, connection, groups, privacy, media };
     this.phase.value = "signed_in";
     const stopGroups = groups.start();
     const stopLogout = effect(() => {
@@ -83,6 +93,7 @@ export class AppModel {
       stopLogout();
     };
     session.start();
+    media.resume(data.outbox);
   }
 
   async loadMe(): Promise<void> {
@@ -96,6 +107,18 @@ export class AppModel {
   /** Change my name and about text (3.5); others see it from their next conversation or contact refresh. */
   async saveProfile(displayName: string, about: string): Promise<void> {
     this.me.value = await this.deps.api.updateMe({ display_name: displayName, about });
+  }
+
+  /** Upload a picture and make it my profile picture (3.5), or clear it with null. */
+  async setPicture(file: Blob | null): Promise<void> {
+    const s = this.signedIn.peek();
+    if (!s) return;
+    if (!file) {
+      this.me.value = await this.deps.api.updateMe({ picture: "" });
+      return;
+    }
+    const info = await s.media.client.upload(jobFor(file, "image", (file as File).name ?? "picture"));
+    this.me.value = await this.deps.api.updateMe({ picture: info.media_id });
   }
 
   async loadDevices(): Promise<void> {

@@ -17,6 +17,7 @@ import type {
   WelcomeFrame,
 } from "../net/protocol";
 import type { ConnStatus, SessionListener } from "../net/session";
+import { type MediaModel, summaryOf } from "./media";
 import { isModifier, isModifierContent, textOf, unreadCount } from "./projection";
 
 const TYPING_TTL_MS = 6000;
@@ -70,6 +71,7 @@ export interface ChatRow {
   previewMine: boolean;
   ts: number | null; // seconds
   unread: number;
+  picture?: string | null; // the other member's profile picture (direct chats)
 }
 
 function insertSorted(list: Envelope[], m: Envelope): Envelope[] {
@@ -113,6 +115,8 @@ export class ChatStore implements SessionListener {
   readonly totalUnread: ReadonlySignal<number>;
 
   sender: Sender | null = null;
+  /** Uploads of media messages (state/media.ts); set by the app model. */
+  media: MediaModel | null = null;
   private readonly me: string;
   private readonly newId: () => string;
   private readonly now: () => number;
@@ -268,12 +272,12 @@ export class ChatStore implements SessionListener {
       const info = chat.info.value;
       let last: { text: string; mine: boolean; ts: number } | null = null;
       const pending = [...outbox].reverse().find((e) => !isModifierContent(e.content));
-      if (pending) last = { text: textOf(pending.content) ?? "", mine: true, ts: pending.created_at / 1000 };
+      if (pending) last = { text: textOf(pending.content) ?? summaryOf(pending.content), mine: true, ts: pending.created_at / 1000 };
       else {
         for (let i = messages.length - 1; i >= 0; i--) {
           const m = messages[i]!;
           if (isModifier(m) || m.system) continue;
-          last = { text: textOf(m.content) ?? "", mine: m.sender.user_id === this.me, ts: m.ts };
+          last = { text: textOf(m.content) ?? summaryOf(m.content), mine: m.sender.user_id === this.me, ts: m.ts };
           break;
         }
       }
@@ -285,7 +289,7 @@ export class ChatStore implements SessionListener {
       if (q && !title.toLocaleLowerCase().includes(q) && !peerPhone.includes(q) && !(last?.text.toLocaleLowerCase().includes(q))) {
         continue;
       }
-      rows.push({ id: chat.id, title, preview: last?.text ?? "", previewMine: last?.mine ?? false, ts: last?.ts ?? null, unread });
+      rows.push({ id: chat.id, title, preview: last?.text ?? "", previewMine: last?.mine ?? false, ts: last?.ts ?? null, unread, picture: this.peerOf(chat)?.picture ?? null });
     }
     return rows.sort((a, b) => (b.ts ?? 0) - (a.ts ?? 0));
   }
@@ -322,7 +326,12 @@ export class ChatStore implements SessionListener {
     return this.sendContent(chatId, { type: "reaction", target, emoji });
   }
 
-  private async sendContent(chatId: string, content: Content): Promise<void> {
+  /** A media message (state/media.ts) or a card (location, contact): `upload` is the file to send first. */
+  sendRich(chatId: string, content: Content, upload?: OutboxEntry["upload"]): Promise<void> {
+    return this.sendContent(chatId, content, upload);
+  }
+
+  private async sendContent(chatId: string, content: Content, upload?: OutboxEntry["upload"]): Promise<void> {
     const chat = this.chats.value.get(chatId);
     if (!chat || !this.sender) return;
     const entry: OutboxEntry = {
@@ -331,9 +340,11 @@ export class ChatStore implements SessionListener {
       to: chat.draftTo,
       content,
       created_at: this.now(),
+      ...(upload ? { upload } : {}),
     };
     chat.outbox.value = [...chat.outbox.value, entry];
-    await this.sender.send(entry);
+    await this.sender.send(entry); // held back by the session while `upload` is set
+    if (upload) void this.media?.run(entry);
   }
 
   typingNow(chatId: string, state: "composing" | "paused"): void {

@@ -27,11 +27,21 @@ export interface Bubble {
   myReaction: string | null;
   tick: Tick | null; // only for my messages
   failedCode?: string;
+  /** The payload, for kinds drawn by components/media (pictures, voice notes, cards …). */
+  content?: Content;
+  /** The outbox entry of an unsent message (its file, while it uploads). */
+  entry?: OutboxEntry;
 }
 
 export type Row = { kind: "day"; key: string; ts: number } | { kind: "bubble"; key: string; bubble: Bubble };
 
 const MODIFIERS = new Set(["edit", "delete", "reaction"]);
+/** Kinds drawn by components/media (protocol 16.6). */
+const RICH = new Set(["image", "video", "voice", "audio", "document", "location", "contact"]);
+
+export function isRichContent(c: Content): boolean {
+  return typeof c === "object" && c !== null && RICH.has(c.type);
+}
 
 function contentType(c: Content): string | null {
   return typeof c === "object" && c !== null && typeof c.type === "string" ? c.type : null;
@@ -126,7 +136,9 @@ export function bubbles(
       replyTo: null,
       myReaction: null,
       tick: mine && !m.system ? tickFor(m.seq, me, receipts) : null,
+      content: c,
     };
+    if (text === null && isRichContent(c)) b.unsupported = false;
     if (typeof c === "object" && typeof c.reply_to === "number") {
       b.replyTo = { seq: c.reply_to, senderId: "", text: null };
     }
@@ -190,7 +202,10 @@ export function bubbles(
       myReaction: null,
       tick: failed[e.id] ? "failed" : "queued",
       ...(failed[e.id] ? { failedCode: failed[e.id] } : {}),
+      content: e.content,
+      entry: e,
     });
+    if (text === null && isRichContent(e.content)) out[out.length - 1]!.unsupported = false;
   }
   return out;
 }
