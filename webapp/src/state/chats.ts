@@ -17,6 +17,7 @@ import type {
   WelcomeFrame,
 } from "../net/protocol";
 import type { ConnStatus, SessionListener } from "../net/session";
+import { loadOlder, loadUntil } from "./history";
 import { isModifier, isModifierContent, textOf, unreadCount } from "./projection";
 
 const TYPING_TTL_MS = 6000;
@@ -49,6 +50,9 @@ export class Chat {
   readonly receipts = signal<Record<string, Watermark>>({});
   readonly typing = signal<string[]>([]);
   readonly failed = signal<Record<string, string>>({});
+  /** History paging (state/history.ts): a page is on its way; nothing older is left on the server. */
+  readonly loadingOlder = signal(false);
+  readonly historyDone = signal(false);
   /** For a chat started by phone number that has no conversation id yet: the other user. */
   draftTo: string | null = null;
 
@@ -331,6 +335,16 @@ export class ChatStore implements SessionListener {
     };
     chat.outbox.value = [...chat.outbox.value, entry];
     await this.sender.send(entry);
+  }
+
+  /** Older history for a chat from the server (protocol 3.14), kept in IndexedDB; see state/history.ts. */
+  loadOlder(chatId: string): Promise<number> {
+    const chat = this.chats.value.get(chatId);
+    return chat ? loadOlder(chat, this.deps) : Promise.resolve(0);
+  }
+  loadUntil(chatId: string, seq: number): Promise<boolean> {
+    const chat = this.chats.value.get(chatId);
+    return chat ? loadUntil(chat, seq, this.deps) : Promise.resolve(false);
   }
 
   typingNow(chatId: string, state: "composing" | "paused"): void {
