@@ -18,17 +18,25 @@ MAX_ROWS = 80  # rows in the DOM at any moment (about 30 fit the viewport, plus 
 # Drop from IndexedDB every message of the chat older than `keep`: a device whose local copy ends there (one
 # that was linked with only recent history, or whose storage was trimmed). The page is reloaded afterwards.
 TRIM = """async ([keep]) => {
-  const db = await new Promise((ok, fail) => { const r = indexedDB.open('hudhud'); r.onsuccess = () => ok(r.result); r.onerror = fail; });
+  const db = await new Promise((ok, fail) => {
+    const r = indexedDB.open('hudhud'); r.onsuccess = () => ok(r.result); r.onerror = fail;
+  });
   const tx = db.transaction('messages', 'readwrite');
-  const all = await new Promise((ok) => { const r = tx.objectStore('messages').getAllKeys(); r.onsuccess = () => ok(r.result); });
+  const all = await new Promise((ok) => {
+    const r = tx.objectStore('messages').getAllKeys(); r.onsuccess = () => ok(r.result);
+  });
   for (const k of all) if (k[1] < keep) tx.objectStore('messages').delete(k);
   await new Promise((ok) => { tx.oncomplete = ok; });
   db.close();
   return all.length;
 }"""
 COUNT_STORED = """async () => {
-  const db = await new Promise((ok, fail) => { const r = indexedDB.open('hudhud'); r.onsuccess = () => ok(r.result); r.onerror = fail; });
-  const n = await new Promise((ok) => { const r = db.transaction('messages').objectStore('messages').count(); r.onsuccess = () => ok(r.result); });
+  const db = await new Promise((ok, fail) => {
+    const r = indexedDB.open('hudhud'); r.onsuccess = () => ok(r.result); r.onerror = fail;
+  });
+  const n = await new Promise((ok) => {
+    const r = db.transaction('messages').objectStore('messages').count(); r.onsuccess = () => ok(r.result);
+  });
   db.close();
   return n;
 }"""

@@ -46,6 +46,8 @@ effect(() => {
   const m = s?.chats.announcement.value;
   if (!s || !m || document.visibilityState === "visible") return;
   if (!("Notification" in window) || Notification.permission !== "granted") return;
+  const chat = s.chats.chats.peek().get(m.conversation_id);
+  if (chat && s.chats.isMuted(chat)) return; // muted chats do not notify (protocol 3.13a)
   const text = typeof m.content === "object" && typeof m.content.text === "string" ? m.content.text : "";
   const n = new Notification(s.chats.nameOf(m.sender.user_id) || t("app.name"), { body: text, tag: m.conversation_id });
   n.onclick = () => {

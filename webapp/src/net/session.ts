@@ -12,6 +12,7 @@
 import { Backoff } from "./backoff";
 import type { LocalStore, OutboxEntry } from "./db";
 import {
+  type ChatStateFrame,
   type ClientFrame,
   type Envelope,
   type PresenceFrame,
@@ -65,6 +66,8 @@ export interface SessionListener {
   receipt(frame: ReceiptFrame): void;
   typing(frame: TypingFrame): void;
   presence(frame: PresenceFrame): void;
+  /** One of my chats was pinned, archived or muted, here or on another device (protocol 3.13a). */
+  chatState?(frame: ChatStateFrame): void;
   synced(): void;
   /** The token was refused (revoked device, unknown token): forget it and everything with it. */
   loggedOut(): void;
@@ -311,6 +314,9 @@ export class Session {
         return;
       case "presence":
         this.listener.presence(frame);
+        return;
+      case "chat_state":
+        this.listener.chatState?.(frame);
         return;
       case "pong":
         if (this.pongTimer !== null) this.timers.clearTimeout(this.pongTimer);

@@ -5,6 +5,8 @@ import { batch, computed, signal, type ReadonlySignal, type Signal } from "@prea
 import type { Api } from "../net/api";
 import type { LocalStore, OutboxEntry } from "../net/db";
 import type {
+  ChatStateFrame,
+  ChatStatePatch,
   Content,
   Contact,
   ConversationInfo,
@@ -17,6 +19,7 @@ import type {
   WelcomeFrame,
 } from "../net/protocol";
 import type { ConnStatus, SessionListener } from "../net/session";
+import { applyState, changeState, compareRows, isMuted } from "./chatstate";
 import { loadOlder, loadUntil } from "./history";
 import { isModifier, isModifierContent, textOf, unreadCount } from "./projection";
 
@@ -74,6 +77,8 @@ export interface ChatRow {
   previewMine: boolean;
   ts: number | null; // seconds
   unread: number;
+  pinnedAt: number | null; // protocol 3.13a
+  muted: boolean;
 }
 
 function insertSorted(list: Envelope[], m: Envelope): Envelope[] {
@@ -104,6 +109,10 @@ export class ChatStore implements SessionListener {
   readonly isSynced = signal(false);
   readonly search = signal("");
   readonly openId = signal<string | null>(null);
+  /** The chat list shows the archive instead of the other chats (protocol 3.13a). */
+  readonly showArchived = signal(false);
+  /** Archived chats (count, and how many of them have unread messages), for the "Archived" entry. */
+  readonly archived: ReadonlySignal<{ chats: number; unread: number }>;
   /** Set by the page: the tab is visible (document.visibilityState), so what is on screen is being read. */
   readonly visible = signal(true);
   readonly isLoggedOut = signal(false);
@@ -131,6 +140,16 @@ export class ChatStore implements SessionListener {
     this.newId = deps.newId ?? (() => crypto.randomUUID());
     this.now = deps.now ?? (() => Date.now());
     this.rows = computed(() => this.computeRows());
+    this.archived = computed(() => {
+      let chats = 0;
+      let unread = 0;
+      for (const chat of this.chats.value.values()) {
+        if (!chat.info.value.archived) continue;
+        chats++;
+        if (unreadCount(chat.messages.value, this.me, chat.receipts.value[this.me]?.read_seq ?? 0)) unread++;
+      }
+      return { chats, unread };
+    });
     this.totalUnread = computed(() => {
       let n = 0;
       for (const chat of this.chats.value.values()) {
@@ -263,7 +282,10 @@ export class ChatStore implements SessionListener {
   private computeRows(): ChatRow[] {
     const q = this.search.value.trim().toLocaleLowerCase();
     const rows: ChatRow[] = [];
+    const archive = this.showArchived.value;
+    const now = this.now();
     for (const chat of this.chats.value.values()) {
+      if (Boolean(chat.info.value.archived) !== archive) continue;
       const messages = chat.messages.value;
       const outbox = chat.outbox.value;
       const title = this.titleOf(chat);
@@ -286,9 +308,12 @@ export class ChatStore implements SessionListener {
       if (q && !title.toLocaleLowerCase().includes(q) && !peerPhone.includes(q) && !(last?.text.toLocaleLowerCase().includes(q))) {
         continue;
       }
-      rows.push({ id: chat.id, title, preview: last?.text ?? "", previewMine: last?.mine ?? false, ts: last?.ts ?? null, unread });
+      rows.push({
+        id: chat.id, title, preview: last?.text ?? "", previewMine: last?.mine ?? false, ts: last?.ts ?? null, unread,
+        pinnedAt: info.pinned_at ?? null, muted: isMuted(info, now),
+      });
     }
-    return rows.sort((a, b) => (b.ts ?? 0) - (a.ts ?? 0));
+    return rows.sort(compareRows);
   }
 
   // -- actions from the views ------------------------------------------------------------------------------------
@@ -335,6 +360,19 @@ export class ChatStore implements SessionListener {
     };
     chat.outbox.value = [...chat.outbox.value, entry];
     await this.sender.send(entry);
+  }
+
+  /** Pin, archive, mute (protocol 3.13a); null when done, else the error code (`pin_limit`). */
+  async setChatState(chatId: string, patch: ChatStatePatch): Promise<string | null> {
+    const chat = this.chats.value.get(chatId);
+    if (!chat) return "not_found";
+    const err = await changeState(chat, this.deps.api, patch);
+    if (!err) void this.persistInfos();
+    return err;
+  }
+
+  isMuted(chat: Chat): boolean {
+    return isMuted(chat.info.peek(), this.now());
   }
 
   /** Older history for a chat from the server (protocol 3.14), kept in IndexedDB; see state/history.ts. */
@@ -523,6 +561,13 @@ export class ChatStore implements SessionListener {
 
   presence(frame: PresenceFrame): void {
     this.presenceOf.value = { ...this.presenceOf.peek(), [frame.user_id]: { status: frame.status, lastSeen: frame.last_seen } };
+  }
+
+  chatState(frame: ChatStateFrame): void {
+    const chat = this.chats.value.get(frame.conversation_id);
+    if (!chat) return;
+    applyState(chat, frame);
+    void this.persistInfos();
   }
 
   synced(): void {
