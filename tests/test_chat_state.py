@@ -49,13 +49,20 @@ async def test_pin_archive_mute_round_trip_and_other_devices_get_the_frame(serve
 
         entry = (await listed(server, a_tok))[conv]
         assert {k: entry[k] for k in ("pinned", "pinned_at", "archived", "muted_until")} == {
-            "pinned": False, "pinned_at": None, "archived": False, "muted_until": None,
+            "pinned": False,
+            "pinned_at": None,
+            "archived": False,
+            "muted_until": None,
         }
 
         r = await patch(server, a_tok, conv, {"pinned": True})
         assert r.status_code == 200, r.text
         assert r.json() == {
-            "conversation_id": conv, "pinned": True, "pinned_at": clock.now(), "archived": False, "muted_until": None,
+            "conversation_id": conv,
+            "pinned": True,
+            "pinned_at": clock.now(),
+            "archived": False,
+            "muted_until": None,
         }
         frame = await other.expect("chat_state", conversation_id=conv)
         assert frame["pinned"] is True and frame["pinned_at"] == clock.now() and frame["archived"] is False
@@ -76,7 +83,11 @@ async def test_pin_archive_mute_round_trip_and_other_devices_get_the_frame(serve
         # Archiving unpins; the other member's view is untouched.
         r = await patch(server, a_tok, conv, {"archived": True})
         assert r.json() | {"conversation_id": conv} == {
-            "conversation_id": conv, "pinned": False, "pinned_at": None, "archived": True, "muted_until": None,
+            "conversation_id": conv,
+            "pinned": False,
+            "pinned_at": None,
+            "archived": True,
+            "muted_until": None,
         }
         await other.expect("chat_state", conversation_id=conv, archived=True, pinned=False)
         assert (await listed(server, b_tok))[conv]["archived"] is False

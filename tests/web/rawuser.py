@@ -13,7 +13,7 @@ from tests.web.conftest import SmsThread
 
 
 class RawUser:
-    def __init__(self, server: str, sms: SmsThread, phone: str) -> None:
+    def __init__(self, server: str, sms: SmsThread, phone: str, name: str = "") -> None:
         self.server = server
         self.http = httpx.Client(base_url=server, timeout=30)
         assert self.http.post("/v1/auth/code", json={"phone": phone}).status_code == 202
@@ -23,6 +23,8 @@ class RawUser:
         self.token: str = login["token"]
         self.user_id: str = login["user_id"]
         self.http.headers["Authorization"] = f"Bearer {self.token}"
+        if name:
+            assert self.http.patch("/v1/me", json={"display_name": name}).status_code == 200
 
     def find(self, phone: str, name: str) -> str:
         found = self.http.post("/v1/contacts", json={"contacts": [{"phone": phone, "name": name}]}).json()

@@ -6,6 +6,7 @@ import { type Bubble as BubbleData, bubbles, sameDay, withDays } from "../state/
 import { Bubble, type BubbleActions } from "./Bubble";
 import { isPhone } from "./ChatList";
 import { Composer } from "./Composer";
+import { ForwardDialog } from "./Forward";
 import { useVirtualList } from "./useVirtual";
 
 
@@ -29,6 +30,7 @@ export function Conversation({ store, chat, onBack }: { store: ChatStore; chat: 
   );
   const [replyTo, setReplyTo] = useState<BubbleData | null>(null);
   const [editing, setEditing] = useState<BubbleData | null>(null);
+  const [forwarding, setForwarding] = useState<number | null>(null);
   const [, rerender] = useState(0);
   const all = rows.value;
   // Only the rows on screen are in the DOM (components/useVirtual.ts); older history is paged in near the top.
@@ -76,6 +78,7 @@ export function Conversation({ store, chat, onBack }: { store: ChatStore; chat: 
       setEditing(b);
     },
     remove: (b) => void (b.seq !== null && store.deleteForEveryone(chat.id, b.seq)),
+    forward: (b) => setForwarding(b.seq),
     react: (b, emoji) => void (b.seq !== null && store.react(chat.id, b.seq, emoji)),
     jump: (seq) => {
       jumpTo.current = seq;
@@ -131,6 +134,9 @@ export function Conversation({ store, chat, onBack }: { store: ChatStore; chat: 
         )}
         <li class="spacer" aria-hidden="true" style={{ blockSize: `${v.range.after}px` }} />
       </ol>
+      {forwarding !== null && (
+        <ForwardDialog store={store} chatId={chat.id} seq={forwarding} onClose={() => setForwarding(null)} />
+      )}
       {(replyTo || editing) && (
         <div class="compose-context" role="status">
           <span class="quote-text" dir="auto">

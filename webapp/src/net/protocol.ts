@@ -65,6 +65,13 @@ export interface Contact {
 export type ClientFrame =
   | { type: "hello"; v: number; token: string; ref?: string }
   | { type: "send"; id: string; conversation_id?: string; to?: string; content: Content; ref?: string }
+  | {
+      type: "forward";
+      id: string;
+      source: { conversation_id: string; seq: number };
+      targets: ({ conversation_id: string } | { to: string })[];
+      ref?: string;
+    }
   | { type: "ack"; conversation_id: string; seq: number }
   | { type: "read"; conversation_id: string; seq: number }
   | { type: "typing"; conversation_id: string; state: "composing" | "paused" }

@@ -20,6 +20,7 @@ import type {
 } from "../net/protocol";
 import type { ConnStatus, SessionListener } from "../net/session";
 import { applyState, changeState, compareRows, isMuted } from "./chatstate";
+import { type ForwardResult, forwardMessage } from "./forward";
 import { loadOlder, loadUntil } from "./history";
 import { isModifier, isModifierContent, textOf, unreadCount } from "./projection";
 
@@ -39,6 +40,7 @@ export interface Sender {
   read(conversationId: string, seq: number): void;
   typing(conversationId: string, state: "composing" | "paused"): void;
   watchPresence(userIds: string[]): void;
+  forward?(id: string, source: Envelope, targets: ({ conversation_id: string } | { to: string })[]): boolean;
 }
 
 export interface Presence {
@@ -360,6 +362,11 @@ export class ChatStore implements SessionListener {
     };
     chat.outbox.value = [...chat.outbox.value, entry];
     await this.sender.send(entry);
+  }
+
+  /** Forward message `seq` of `chatId` to up to five chats (protocol 4.5 `forward`, state/forward.ts). */
+  forward(chatId: string, seq: number, targetIds: string[]): ForwardResult {
+    return forwardMessage(this, chatId, seq, targetIds, this.newId);
   }
 
   /** Pin, archive, mute (protocol 3.13a); null when done, else the error code (`pin_limit`). */
