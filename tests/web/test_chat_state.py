@@ -25,6 +25,8 @@ def test_pin_archive_mute_show_on_my_other_browser(web: Any) -> None:
         w.page.locator(".chat-row").nth(1).wait_for()
     # The title counts unread messages (two chats, one each).
     two.page.wait_for_function("document.title.startsWith('(2)')")
+    # … and so does the tab's icon (a PNG drawn from icon.svg with a badge).
+    two.page.wait_for_function("document.querySelector('link[rel=icon]').href.startsWith('data:image/png')")
 
     def row(w: Any, text: str) -> Any:
         return w.page.locator(".chat-item", has=w.page.locator(".chat-preview", has_text=text))
@@ -67,3 +69,20 @@ def test_pin_archive_mute_show_on_my_other_browser(web: Any) -> None:
 
 def amira_id_of(raw: RawUser, phone: str) -> str:
     return raw.find(phone, "Amira")
+
+
+def test_new_chat_from_contacts(web: Any) -> None:
+    amira_phone, bassem_phone = new_phone(), new_phone()
+    amira = web("en-GB")
+    amira.register(amira_phone)
+    RawUser(amira.server.url, amira.sms, bassem_phone, "Bassem")
+    amira.start_chat(bassem_phone, "Bassem B")  # saves Bassem in the address book
+    amira.send("first by number")
+    amira.bubble("first by number").wait_for()
+    amira.page.click(".side-header .row button >> nth=0")
+    contact = amira.page.locator("[data-testid=contact]", has_text="Bassem B")
+    contact.wait_for()
+    assert amira.axe() == []
+    contact.click()
+    amira.bubble("first by number").wait_for()  # the same chat, not a new one
+    assert amira.page.locator(".chat-row").count() == 1

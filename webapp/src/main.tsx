@@ -4,6 +4,7 @@ import "./styles.css";
 import { effect } from "@preact/signals";
 import { render } from "preact";
 import { App } from "./components/App";
+import { setIconBadge } from "./components/notify";
 import { dirOf, locale, t } from "./i18n";
 import { Api } from "./net/api";
 import { IdbStore } from "./net/db";
@@ -60,6 +61,7 @@ effect(() => {
 effect(() => {
   const n = app.signedIn.value?.chats.totalUnread.value ?? 0;
   document.title = n ? `(${n}) ${t("app.name")}` : t("app.name");
+  void setIconBadge(document, n); // and on the tab's icon
 });
 
 // The tab's visibility decides whether what is on screen counts as read (protocol 4.5 `read`).

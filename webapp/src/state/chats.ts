@@ -406,18 +406,23 @@ export class ChatStore implements SessionListener {
       void this.deps.store.putContacts(fresh);
     }
     if (!contact?.user_id) return { ok: false, phone: contact?.phone ?? phone };
-    const uid = contact.user_id;
+    return { ok: true, id: this.chatWith(contact.user_id) };
+  }
+
+  /** The direct chat with a user (someone from my address book, GET /v1/contacts): the existing one, or a
+   * draft that becomes a conversation with its first message. */
+  chatWith(uid: string): string {
     for (const chat of this.chats.value.values()) {
       const info = chat.info.value;
       if (info.kind !== "direct") continue;
       const ids = info.members.map((m) => m.user_id);
       const isIt = uid === this.me ? ids.length === 1 && ids[0] === uid : ids.includes(uid);
-      if (isIt || chat.draftTo === uid) return { ok: true, id: chat.id };
+      if (isIt || chat.draftTo === uid) return chat.id;
     }
     const map = new Map(this.chats.value);
     const chat = this.draftFor(map, uid);
     this.chats.value = map;
-    return { ok: true, id: chat.id };
+    return chat.id;
   }
 
   /** A direct chat started by someone not in my address book (protocol 10.2): show the stranger banner. */
