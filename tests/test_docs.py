@@ -33,12 +33,13 @@ def test_every_server_frame_is_documented():
 
 
 def test_every_rest_route_is_documented():
+    from hudhud.web.chatstate_rest import router as chatstate
     from hudhud.web.groups_rest import router as groups
     from hudhud.web.link_rest import router as link
     from hudhud.web.media_rest import router as media
     from hudhud.web.rest import router
 
-    for route in [*router.routes, *groups.routes, *media.routes, *link.routes]:
+    for route in [*router.routes, *groups.routes, *media.routes, *link.routes, *chatstate.routes]:
         for method in route.methods:  # type: ignore[attr-defined]
             assert f"`{method} {route.path}`" in PROTOCOL, f"{method} {route.path}"  # type: ignore[attr-defined]
 

@@ -13,6 +13,7 @@ from hudhud.media.s3 import S3MediaStore
 from hudhud.media.store import LocalMediaStore, MediaStore
 from hudhud.services.accounts import AccountService
 from hudhud.services.broadcasts import BroadcastService
+from hudhud.services.chatstate import ChatStateService
 from hudhud.services.contacts import ContactService
 from hudhud.services.erasure import AccountDeletion
 from hudhud.services.groups import GroupService
@@ -62,6 +63,7 @@ class Hudhud:
         self.contacts = ContactService(self.db, self.clock, settings)
         self.safety = SafetyService(self.db, self.bus, self.clock, settings)
         self.messaging = MessagingService(self.db, self.bus, self.clock, settings, self.safety)
+        self.chat_state = ChatStateService(self.db, self.bus, self.clock)
         self.groups = GroupService(self.db, self.bus, self.clock, settings)
         self.broadcasts = BroadcastService(self.db, self.clock)
         self.presence = PresenceService(self.db, self.bus, self.clock)

@@ -71,6 +71,13 @@ class ContentTooLarge(ClientError):
     status = 413
 
 
+class PinLimit(ClientError):
+    """Pinning a fourth chat (docs/protocol.md 3.13a)."""
+
+    code = "pin_limit"
+    status = 409
+
+
 class RateLimited(ClientError):
     code = "rate_limited"
     status = 429
@@ -108,6 +115,7 @@ ERROR_CODES: dict[str, int] = {
     "group_full": 409,
     "new_chat_limit": 429,
     "forward_limit": 400,
+    "pin_limit": 409,
     "method_not_allowed": 405,
     "user_exists": 409,
     "device_limit": 409,

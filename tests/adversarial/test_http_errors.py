@@ -94,10 +94,10 @@ async def test_the_openapi_document_lists_the_error_answers(server):
 
 
 def test_the_error_table_names_only_routes_that_exist():
-    from hudhud.web import groups_rest, link_rest, media_rest, rest
+    from hudhud.web import chatstate_rest, groups_rest, link_rest, media_rest, rest
     from hudhud.web.routing import ROUTE_ERRORS
 
-    routers = [rest.router, groups_rest.router, media_rest.router, link_rest.router]
+    routers = [rest.router, groups_rest.router, media_rest.router, link_rest.router, chatstate_rest.router]
     routes = {f"{m} {r.path}" for router in routers for r in router.routes for m in r.methods}  # type: ignore[attr-defined]
     operations = {"GET /healthz", "GET /readyz", "GET /metrics"}
     assert set(ROUTE_ERRORS) == routes | operations

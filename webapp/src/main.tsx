@@ -4,6 +4,7 @@ import "./styles.css";
 import { effect } from "@preact/signals";
 import { render } from "preact";
 import { App } from "./components/App";
+import { setIconBadge } from "./components/notify";
 import { dirOf, locale, t } from "./i18n";
 import { Api } from "./net/api";
 import { IdbStore } from "./net/db";
@@ -47,6 +48,8 @@ effect(() => {
   const m = s?.chats.announcement.value;
   if (!s || !m || document.visibilityState === "visible") return;
   if (!("Notification" in window) || Notification.permission !== "granted") return;
+  const chat = s.chats.chats.peek().get(m.conversation_id);
+  if (chat && s.chats.isMuted(chat)) return; // muted chats do not notify (protocol 3.13a)
   const text = typeof m.content === "object" && typeof m.content.text === "string" ? m.content.text : summaryOf(m.content);
   const n = new Notification(s.chats.nameOf(m.sender.user_id) || t("app.name"), { body: text, tag: m.conversation_id });
   n.onclick = () => {
@@ -59,6 +62,7 @@ effect(() => {
 effect(() => {
   const n = app.signedIn.value?.chats.totalUnread.value ?? 0;
   document.title = n ? `(${n}) ${t("app.name")}` : t("app.name");
+  void setIconBadge(document, n); // and on the tab's icon
 });
 
 // The tab's visibility decides whether what is on screen counts as read (protocol 4.5 `read`).

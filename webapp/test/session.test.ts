@@ -13,6 +13,7 @@ class Recorder implements SessionListener {
   receipts: unknown[] = [];
   syncedCount = 0;
   loggedOutCount = 0;
+  chatState?: (f: unknown) => void;
   status(s: ConnStatus) { this.statuses.push(s); }
   welcome() {}
   messages(m: Envelope[]) { this.delivered.push(...m); }
@@ -204,5 +205,43 @@ describe("Session (protocol 6.5)", () => {
     t.session.read("c1", 3);
     t.session.read("c1", 5);
     expect(t.last().sent.filter((f) => f.type === "read").map((f) => f.seq)).toEqual([4, 5]);
+  });
+});
+
+describe("Session: forward and chat state", () => {
+  it("sends one forward frame only when connected; each copy's sent becomes my message with the count", async () => {
+    const t = setup();
+    const source = { ...envelope("c1", 4), forward_count: 2 };
+    expect(t.session.forward("fw-1", source, [{ conversation_id: "c2" }, { to: "uchadi" }])).toBe(false);
+    t.session.start();
+    t.last().open();
+    t.welcome();
+    expect(t.session.forward("fw-1", source, [{ conversation_id: "c2" }, { to: "uchadi" }])).toBe(true);
+    expect(t.last().sent.find((f) => f.type === "forward")).toEqual({
+      type: "forward", id: "fw-1", source: { conversation_id: "c1", seq: 4 },
+      targets: [{ conversation_id: "c2" }, { to: "uchadi" }], ref: "f:fw-1",
+    });
+    t.last().frame({ type: "sent", ref: "f:fw-1", id: "fw-1#1", conversation_id: "c9", seq: 7, ts: 5, duplicate: false });
+    await flush();
+    expect(t.listener.delivered).toEqual([
+      { conversation_id: "c9", seq: 7, id: "fw-1#1", sender: { user_id: "uamira", device_id: "dme" }, ts: 5,
+        content: source.content, forward_count: 3 },
+    ]);
+    expect((await t.store.load()).messages.map((m) => m.seq)).toEqual([7]);
+    t.last().frame({ type: "sent", ref: "f:fw-1", id: "fw-1#1", conversation_id: "c9", seq: 7, ts: 5, duplicate: true });
+    await flush();
+    expect(t.listener.delivered).toHaveLength(1); // answered twice: once
+  });
+
+  it("hands chat_state frames to the listener", () => {
+    const t = setup();
+    const got: unknown[] = [];
+    t.listener.chatState = (f: unknown) => void got.push(f);
+    t.session.start();
+    t.last().open();
+    t.welcome();
+    const frame = { type: "chat_state", conversation_id: "c1", pinned: true, pinned_at: 3, archived: false, muted_until: null };
+    t.last().frame(frame);
+    expect(got).toEqual([frame]);
   });
 });

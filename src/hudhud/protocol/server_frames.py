@@ -90,6 +90,11 @@ def typing(conversation_id: str, user_id: str, state: str) -> bytes:
     return encode({"type": "typing", "conversation_id": conversation_id, "user_id": user_id, "state": state})
 
 
+def chat_state(conversation_id: str, state: dict[str, Any]) -> bytes:
+    """Pinned, archived, muted changed for one of my chats (docs/protocol.md 3.13a), to all my devices."""
+    return encode({"type": "chat_state", "conversation_id": conversation_id, **state})
+
+
 def presence(user_id: str, status: str, last_seen: float | None) -> bytes:
     return encode({"type": "presence", "user_id": user_id, "status": status, "last_seen": last_seen})
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, delete, func, insert, select, update
 
-from hudhud.store import sql
+from hudhud.store import chatstate, sql
 from hudhud.store.records import CodeRow, Contact, Device, User
 from hudhud.store.schema import (
     blocks,
@@ -146,6 +146,7 @@ def erase_user(conn: Connection, user_id: str, now: float) -> list[str]:
         update(devices).where(devices.c.user_id == user_id, devices.c.revoked_at.is_(None)).values(revoked_at=now)
     )
     conn.execute(delete(contacts).where(contacts.c.owner_id == user_id))
+    chatstate.erase_user(conn, user_id)
     conn.execute(delete(blocks).where((blocks.c.blocker_id == user_id) | (blocks.c.blocked_id == user_id)))
     own_lists = select(broadcast_lists.c.id).where(broadcast_lists.c.owner_id == user_id).scalar_subquery()
     conn.execute(

@@ -144,6 +144,20 @@ members = Table(
     Index("ix_members_user", "user_id"),
 )
 
+# Per member: how the chat shows in their own list, the same on all their devices (protocol 3.13a). A row exists
+# only once the member changed something; no row means not pinned, not archived, not muted.
+chat_states = Table(
+    "chat_states",
+    metadata,
+    Column("conversation_id", String(32), ForeignKey("conversations.id"), primary_key=True),
+    Column("user_id", String(32), ForeignKey("users.id"), primary_key=True),
+    Column("pinned_at", Float, nullable=True),  # pinned since; pinned chats sort by it, newest first
+    Column("archived", Boolean, nullable=False, server_default=false()),
+    Column("muted_until", Float, nullable=True),  # MUTED_ALWAYS (services/chatstate.py) for "always"
+    Column("updated_at", Float, nullable=False),
+    Index("ix_chat_states_user", "user_id"),
+)
+
 messages = Table(
     "messages",
     metadata,

@@ -10,6 +10,7 @@ from pydantic import Field
 
 from hudhud.errors import InvalidRequest
 from hudhud.protocol import server_frames as sf
+from hudhud.services.chatstate import state_json
 from hudhud.services.messaging import ReceiptView
 from hudhud.services.visibility import Profile
 from hudhud.store.records import Contact, Message, User
@@ -218,6 +219,7 @@ async def conversations(p: Auth, h: Hub) -> dict[str, Any]:
     """My conversations. Members' numbers and names follow the one rule of `GET /v1/users/{user_id}`: sharing a
     chat or a group does not by itself show a number."""
     out = []
+    states, now = await h.chat_state.states(p.user_id), h.chat_state.now()
     for s in await h.messaging.conversations(p.user_id):
         group = s.conversation.kind == "group"
         out.append(
@@ -237,6 +239,7 @@ async def conversations(p: Auth, h: Hub) -> dict[str, Any]:
                 ],
                 "last_message": envelope(s.last_message, p.user_id) if s.last_message else None,
                 "receipts": [receipt_json(r) for r in s.receipts],
+                **state_json(states.get(s.conversation.id), now),
             }
         )
     return {"conversations": out}

@@ -86,6 +86,7 @@ ROUTE_ERRORS: dict[str, tuple[str, ...]] = {
     "DELETE /v1/contacts/{phone}": ("invalid_phone", "not_found"),
     "GET /v1/conversations": (),
     "GET /v1/conversations/{conversation_id}/messages": ("not_member",),
+    "PATCH /v1/conversations/{conversation_id}/state": ("not_member", "pin_limit"),
     # groups
     "POST /v1/groups": ("not_found", "group_full", "new_chat_limit", "rate_limited"),
     "GET /v1/groups/{conversation_id}": ("not_member",),

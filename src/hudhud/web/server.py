@@ -17,7 +17,7 @@ from starlette.routing import Match
 from hudhud import __version__
 from hudhud.app import Hudhud
 from hudhud.errors import ClientError
-from hudhud.web import groups_rest, link_rest, media_rest, rest
+from hudhud.web import chatstate_rest, groups_rest, link_rest, media_rest, rest
 from hudhud.web.routing import ERROR_SCHEMA, HudhudRoute, finish_openapi
 from hudhud.web.webapp import WebClientMiddleware
 
@@ -47,6 +47,7 @@ def create_app(hub: Hudhud, *, manage_lifecycle: bool = True) -> FastAPI:
     app.include_router(groups_rest.router)
     app.include_router(media_rest.router)
     app.include_router(link_rest.router)
+    app.include_router(chatstate_rest.router)
     app.add_middleware(WebClientMiddleware)  # the web client at / (web/webapp.py); never shadows a route
 
     @app.exception_handler(ClientError)

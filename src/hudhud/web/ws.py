@@ -711,6 +711,8 @@ class Connection:
             feed.on_settings(bool(notice.get("rr")))
         elif kind == "typing":
             self.send_now(sf.typing(notice["c"], notice["u"], notice["st"]))
+        elif kind == "chat_state":
+            self.send_now(sf.chat_state(notice["c"], notice["s"]))
         elif kind == "revoked" and notice.get("d") == p.device_id:
             self.push(sf.error("device_revoked", "this device was logged out"))
             self.close_soon(CLOSE_UNAUTHORIZED, "device_revoked")

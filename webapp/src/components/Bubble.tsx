@@ -13,6 +13,7 @@ export interface BubbleActions {
   remove(b: BubbleData): void;
   react(b: BubbleData, emoji: string): void;
   jump(seq: number): void;
+  forward?(b: BubbleData): void;
 }
 
 const QUICK = ["👍", "❤️", "😂"];
@@ -41,6 +42,11 @@ function Menu({ b, actions, close }: { b: BubbleData; actions: BubbleActions; cl
       {b.text !== null && (
         <button type="button" onClick={act(() => void navigator.clipboard?.writeText(b.text ?? ""))}>
           {t("conv.copy")}
+        </button>
+      )}
+      {actions.forward && b.seq !== null && !b.deleted && (
+        <button type="button" onClick={act(() => actions.forward!(b))}>
+          {t("lists.forward")}
         </button>
       )}
       {b.mine && b.text !== null && (
@@ -83,11 +89,11 @@ export function Bubble({
         <button type="button" class="quote" onClick={() => actions.jump(b.replyTo!.seq)}>
           <span class="quote-name">{b.replyTo.senderId ? nameOf(b.replyTo.senderId) : ""}</span>
           <span class="quote-text" dir="auto">
-            {b.replyTo.text ?? t("conv.quoteDeleted")}
+            {b.replyTo.senderId ? (b.replyTo.text ?? t("conv.quoteDeleted")) : t("lists.quoteEarlier")}
           </span>
         </button>
       )}
-      {b.forwarded && <div class="forwarded">{t("conv.forwarded")}</div>}
+            {b.forwarded && <div class="forwarded">{b.forwardCount >= 5 ? t("lists.forwardedMany") : t("conv.forwarded")}</div>}
       {!b.deleted && b.text === null && b.content && !b.unsupported ? (
         <MediaBody content={b.content} entry={b.entry} mine={b.mine} />
       ) : (

@@ -3,6 +3,7 @@ import { useLayoutEffect, useRef, useState } from "preact/hooks";
 import { formatNumber, formatShortDate, formatTime, t } from "../i18n";
 import type { ChatStore } from "../state/chats";
 import { sameDay } from "../state/projection";
+import { ArchiveEntry, ChatActions } from "./ChatActions";
 import { visibleRange } from "./virtual";
 
 const ROW = 68; // px; .chat-row has this fixed block size, so the list can render only what is on screen
@@ -41,6 +42,7 @@ export function ChatList({ store, onOpen }: { store: ChatStore; onOpen: (id: str
           onInput={(e) => (store.search.value = e.currentTarget.value)}
         />
       </div>
+      <ArchiveEntry store={store} />
       {rows.length === 0 ? (
         <p class="empty">{store.search.value ? t("chats.noResults") : t("chats.empty")}</p>
       ) : (
@@ -52,7 +54,7 @@ export function ChatList({ store, onOpen }: { store: ChatStore; onOpen: (id: str
         >
           {range.before > 0 && <li class="spacer" aria-hidden="true" style={{ blockSize: `${range.before}px` }} />}
           {rows.slice(range.start, range.end).map((row) => (
-            <li key={row.id}>
+            <li key={row.id} class="chat-item">
               <button
                 type="button"
                 class={`chat-row${row.id === openId ? " open" : ""}`}
@@ -75,6 +77,16 @@ export function ChatList({ store, onOpen }: { store: ChatStore; onOpen: (id: str
                       {row.previewMine ? `${t("chats.you")}: ` : ""}
                       {row.preview}
                     </span>
+                    {row.pinnedAt !== null && (
+                      <span class="chat-flag" role="img" aria-label={t("lists.pinned")} data-testid="pinned">
+                        📌
+                      </span>
+                    )}
+                    {row.muted && (
+                      <span class="chat-flag" role="img" aria-label={t("lists.muted")} data-testid="muted">
+                        🔇
+                      </span>
+                    )}
                     {row.unread > 0 && (
                       <span class="unread" aria-label={t("chats.unread", { count: row.unread })} data-testid="unread">
                         {formatNumber(row.unread)}
@@ -83,6 +95,7 @@ export function ChatList({ store, onOpen }: { store: ChatStore; onOpen: (id: str
                   </span>
                 </span>
               </button>
+              <ChatActions store={store} row={row} />
             </li>
           ))}
           {range.after > 0 && <li class="spacer" aria-hidden="true" style={{ blockSize: `${range.after}px` }} />}

@@ -5,15 +5,14 @@ import type { Chat, ChatStore } from "../state/chats";
 import { type Bubble as BubbleData, bubbles, sameDay, withDays } from "../state/projection";
 import { Bubble, type BubbleActions } from "./Bubble";
 import { isPhone } from "./ChatList";
-import { fitWindow, initialWindow, type MessageWindow, windowAround, windowDown, windowUp } from "./virtual";
-
-const EDGE = 150; // px from the top or bottom at which the window slides
 import { Composer } from "./Composer";
 import type { GroupsModel } from "../state/groups";
 import { ChatMenu, ComposerNotice } from "./group/ChatMenu";
 import { Avatar } from "./media/Avatar";
 import { MediaContext } from "./media/context";
 import { MediaTools } from "./media/MediaTools";
+import { ForwardDialog } from "./Forward";
+import { useVirtualList } from "./useVirtual";
 
 
 function dayLabel(ts: number): string {
@@ -34,29 +33,19 @@ export function Conversation({ store, groups, chat, onBack }: { store: ChatStore
   const rows = useComputed(() =>
     withDays(bubbles(chat.messages.value, chat.outbox.value, store.userId, chat.receipts.value, chat.failed.value)),
   );
-  const [win, setWin] = useState<MessageWindow>(() => initialWindow(rows.peek().length));
   const [replyTo, setReplyTo] = useState<BubbleData | null>(null);
   const [editing, setEditing] = useState<BubbleData | null>(null);
+  const [forwarding, setForwarding] = useState<number | null>(null);
   const [, rerender] = useState(0);
-  const list = useRef<HTMLOListElement>(null);
-  const stick = useRef(true);
   const all = rows.value;
-  const w = fitWindow(win, all.length);
-  const shown = all.slice(w.start, w.end);
-  /** Before the window slides: a row on screen and its distance from the top, to keep it still afterwards. */
-  const anchor = useRef<{ key: string; offset: number } | null>(null);
-  const slide = (next: MessageWindow) => {
-    const el = list.current;
-    if (el) {
-      for (const child of Array.from(el.children) as HTMLElement[]) {
-        if (child.offsetTop + child.offsetHeight > el.scrollTop) {
-          anchor.current = { key: child.dataset.key ?? "", offset: child.offsetTop - el.scrollTop };
-          break;
-        }
-      }
-    }
-    setWin(next);
-  };
+  // Only the rows on screen are in the DOM (components/useVirtual.ts); older history is paged in near the top.
+  const v = useVirtualList<HTMLOListElement>(
+    all.map((r) => r.key),
+    () => void store.loadOlder(chat.id).catch(() => undefined),
+    (key) => key.startsWith("d"), // a day label moves up when older messages of its day come in
+  );
+  const list = v.ref;
+  const shown = all.slice(v.range.start, v.range.end);
   const title = store.titleOf(chat);
   const typing = chat.typing.value.length > 0;
   const group = chat.info.value.kind === "group";
@@ -78,7 +67,6 @@ export function Conversation({ store, groups, chat, onBack }: { store: ChatStore
     const el = list.current?.querySelector(`[data-seq="${seq}"]`);
     if (el) {
       jumpTo.current = null;
-      stick.current = false;
       el.scrollIntoView({ block: "center" });
       el.classList.add("flash");
       setTimeout(() => el.classList.remove("flash"), 1200);
@@ -99,27 +87,19 @@ export function Conversation({ store, groups, chat, onBack }: { store: ChatStore
       setEditing(b);
     },
     remove: (b) => void (b.seq !== null && store.deleteForEveryone(chat.id, b.seq)),
+    forward: (b) => setForwarding(b.seq),
     react: (b, emoji) => void (b.seq !== null && store.react(chat.id, b.seq, emoji)),
     jump: (seq) => {
       jumpTo.current = seq;
-      stick.current = false;
-      const i = all.findIndex((r) => r.kind === "bubble" && r.bubble.seq === seq);
-      if (i >= 0 && (i < w.start || i >= w.end)) setWin(windowAround(i, all.length)); // outside the window
-      else rerender((n) => n + 1); // re-render so the effect above runs
+      // The quoted message may be far back: page history in until it is here, then bring it on screen.
+      void store.loadUntil(chat.id, seq).then((found) => {
+        const row = found ? rows.peek().find((r) => r.kind === "bubble" && r.bubble.seq === seq) : undefined;
+        if (row) v.reveal(row.key);
+        else jumpTo.current = null;
+        rerender((n) => n + 1); // re-render so the effect above runs
+      });
     },
   };
-  useLayoutEffect(() => {
-    const el = list.current;
-    if (!el) return;
-    const a = anchor.current;
-    if (a) {
-      anchor.current = null;
-      const row = el.querySelector<HTMLElement>(`[data-key="${a.key}"]`);
-      if (row) el.scrollTop = row.offsetTop - a.offset;
-      return;
-    }
-    if (stick.current && w.follow) el.scrollTop = el.scrollHeight;
-  });
 
   const env = useMemo(() => (store.media ? { media: store.media, chats: store } : null), [store]);
   return (
@@ -146,13 +126,10 @@ export function Conversation({ store, groups, chat, onBack }: { store: ChatStore
         ref={list}
         aria-label={t("conv.messages")}
         tabIndex={0}
-        onScroll={(e) => {
-          const el = e.currentTarget;
-          stick.current = el.scrollHeight - el.scrollTop - el.clientHeight < 40;
-          if (el.scrollTop < EDGE && w.start > 0) slide(windowUp(w, all.length));
-          else if (el.scrollHeight - el.scrollTop - el.clientHeight < EDGE && !w.follow) slide(windowDown(w, all.length));
-        }}
+        aria-busy={chat.loadingOlder.value}
+        onScroll={v.onScroll}
       >
+        <li class="spacer" aria-hidden="true" style={{ blockSize: `${v.range.before}px` }} />
         {shown.map((row) =>
           row.kind === "day" ? (
             <li key={row.key} class="day" data-key={row.key}>
@@ -168,7 +145,11 @@ export function Conversation({ store, groups, chat, onBack }: { store: ChatStore
             />
           ),
         )}
+        <li class="spacer" aria-hidden="true" style={{ blockSize: `${v.range.after}px` }} />
       </ol>
+      {forwarding !== null && (
+        <ForwardDialog store={store} chatId={chat.id} seq={forwarding} onClose={() => setForwarding(null)} />
+      )}
       {(replyTo || editing) && (
         <div class="compose-context" role="status">
           <span class="quote-text" dir="auto">
@@ -194,8 +175,7 @@ export function Conversation({ store, groups, chat, onBack }: { store: ChatStore
         key={`${chat.id}:${editing?.key ?? ""}`}
         initial={editing?.text ?? ""}
         onSend={(text) => {
-          stick.current = true;
-          if (!w.follow) setWin(initialWindow(all.length));
+          v.toBottom();
           if (editing?.seq) void store.edit(chat.id, editing.seq, text);
           else void store.sendText(chat.id, text, replyTo?.seq ?? undefined);
           setReplyTo(null);

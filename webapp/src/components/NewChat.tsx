@@ -3,6 +3,7 @@ import { t } from "../i18n";
 import { problemOf, type Problem } from "../state/auth";
 import type { ChatStore } from "../state/chats";
 import { problemText } from "./errors";
+import { FromContacts } from "./NewChatContacts";
 
 export function NewChat({ store, onDone }: { store: ChatStore; onDone: (id: string | null) => void }) {
   const [phone, setPhone] = useState("");
@@ -47,6 +48,7 @@ export function NewChat({ store, onDone }: { store: ChatStore; onDone: (id: stri
           </button>
         </div>
       </form>
+      <FromContacts store={store} onDone={onDone} />
     </section>
   );
 }

@@ -1,5 +1,15 @@
-// Which rows of a fixed-height list are on screen (plus a margin): the chat list renders only those, so 1,000
-// chats cost the DOM of about twenty.
+// Virtual lists: only the rows on screen (plus a margin) are in the DOM, the rest is two spacers.
+//
+// The chat list has rows of one fixed height, so `visibleRange` is arithmetic. The message list has rows of any
+// height (a one-word bubble, a long paragraph, a day label), so it measures: `Heights` keeps the measured block
+// size of each row by key (an estimate until a row has been on screen once), `offsetsOf` turns them into
+// prefix sums, and `rangeOf` finds the rendered slice by binary search. A chat of 10,000 messages therefore
+// costs the DOM of the thirty or so rows that fit the viewport, however far the user scrolls.
+//
+// Anchoring: what the user looks at must not move when rows are added above it (older history) or when a row
+// above it turns out to be taller or shorter than estimated. The view keeps an `Anchor` (the key of the row at
+// the top of the viewport and how far into it the viewport starts) and, after each render, puts the scroll
+// position back with `scrollFor`. At the bottom the view follows new messages instead ("stick").
 
 export interface Range {
   start: number; // first index rendered
@@ -15,46 +25,78 @@ export function visibleRange(scrollTop: number, viewport: number, rowHeight: num
   return { start: first, end, before: first * rowHeight, after: (count - end) * rowHeight };
 }
 
-// The message list has rows of any height, so instead of a fixed-height range it keeps a sliding window of at
-// most MAX rows: the newest INITIAL at first, STEP more when the user scrolls to either edge (dropping as many
-// at the other edge), and the window follows new messages while it is at the end.
+/** Measured block sizes by row key; rows not measured yet count as `estimate`. */
+export class Heights {
+  private readonly map = new Map<string, number>();
+  constructor(readonly estimate = 56) {}
 
-export interface MessageWindow {
-  start: number;
-  end: number;
-  follow: boolean; // the window ends at the newest row and moves with it
-}
-
-export const WINDOW = { INITIAL: 150, STEP: 100, MAX: 300 };
-
-export function initialWindow(n: number): MessageWindow {
-  return { start: Math.max(0, n - WINDOW.INITIAL), end: n, follow: true };
-}
-
-/** The window after the list changed to `n` rows (new messages, or a chat of a different length). */
-export function fitWindow(w: MessageWindow, n: number): MessageWindow {
-  if (w.follow) {
-    const start = Math.max(0, Math.min(w.start, n), n - WINDOW.MAX);
-    return { start: Math.min(start, Math.max(0, n - 1)), end: n, follow: true };
+  get(key: string): number {
+    return this.map.get(key) ?? this.estimate;
   }
-  const end = Math.min(w.end, n);
-  return { start: Math.min(w.start, end), end, follow: end === n };
+
+  has(key: string): boolean {
+    return this.map.has(key);
+  }
+
+  /** Record a measurement; true if it changed what the list believed (sub-pixel noise ignored). */
+  set(key: string, px: number): boolean {
+    const old = this.map.get(key);
+    if (old !== undefined && Math.abs(old - px) < 0.5) return false;
+    this.map.set(key, px);
+    return true;
+  }
 }
 
-export function windowUp(w: MessageWindow, n: number): MessageWindow {
-  const start = Math.max(0, w.start - WINDOW.STEP);
-  const end = Math.min(w.end, start + WINDOW.MAX);
-  return { start, end, follow: end === n };
+/** offsets[i] is the top of row i, offsets[n] the total height. */
+export function offsetsOf(keys: readonly string[], heights: Heights): Float64Array {
+  const out = new Float64Array(keys.length + 1);
+  for (let i = 0; i < keys.length; i++) out[i + 1] = out[i]! + heights.get(keys[i]!);
+  return out;
 }
 
-export function windowDown(w: MessageWindow, n: number): MessageWindow {
-  const end = Math.min(n, w.end + WINDOW.STEP);
-  const start = Math.max(w.start, end - WINDOW.MAX);
-  return { start, end, follow: end === n };
+/** The row that contains position y (clamped to the list). */
+export function indexAt(offsets: Float64Array, y: number): number {
+  const n = offsets.length - 1;
+  if (n <= 0) return 0;
+  let lo = 0;
+  let hi = n - 1;
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >> 1;
+    if (offsets[mid]! <= y) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo;
 }
 
-export function windowAround(i: number, n: number): MessageWindow {
-  const start = Math.max(0, Math.min(i - 50, n - WINDOW.INITIAL));
-  const end = Math.min(n, start + WINDOW.INITIAL);
-  return { start, end, follow: end === n };
+/** The rows to render for a viewport at `scrollTop` of height `viewport`, with `overscan` px either side. */
+export function rangeOf(offsets: Float64Array, scrollTop: number, viewport: number, overscan = 600): Range {
+  const n = offsets.length - 1;
+  if (n <= 0) return { start: 0, end: 0, before: 0, after: 0 };
+  const start = indexAt(offsets, scrollTop - overscan);
+  const end = Math.min(n, indexAt(offsets, scrollTop + viewport + overscan) + 1);
+  return { start, end, before: offsets[start]!, after: offsets[n]! - offsets[end]! };
+}
+
+export interface Anchor {
+  key: string; // the row at the top of the viewport
+  offset: number; // px from that row's top to the viewport's top (negative if the row starts lower)
+}
+
+/** The row at the top of the viewport, skipping rows that may move (`movable`) for the next one after them. */
+export function anchorOf(
+  keys: readonly string[],
+  offsets: Float64Array,
+  scrollTop: number,
+  movable: (key: string) => boolean = () => false,
+): Anchor | null {
+  if (!keys.length) return null;
+  let i = indexAt(offsets, scrollTop);
+  while (i < keys.length - 1 && movable(keys[i]!)) i++;
+  return { key: keys[i]!, offset: scrollTop - offsets[i]! };
+}
+
+/** Where to scroll so the anchored row is where it was; null if that row is gone. */
+export function scrollFor(keys: readonly string[], offsets: Float64Array, anchor: Anchor): number | null {
+  const i = keys.lastIndexOf(anchor.key); // new rows come mostly at the ends; either way this is one pass
+  return i < 0 ? null : offsets[i]! + anchor.offset;
 }

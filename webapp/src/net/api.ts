@@ -1,6 +1,6 @@
 // The REST half of the protocol (docs/protocol.md section 3): one method per endpoint this client uses, errors
 // as ApiError with the stable code (section 3.1). No UI code, no state: callers decide what an error means.
-import type { Contact, ConversationInfo, Envelope, Watermark } from "./protocol";
+import type { ChatStatePatch, Contact, ConversationInfo, Envelope, Watermark } from "./protocol";
 
 export class ApiError extends Error {
   constructor(
@@ -41,6 +41,14 @@ export interface Login {
   device_id: string;
   token: string;
   new_account?: boolean;
+}
+
+export interface ChatStateAnswer {
+  conversation_id: string;
+  pinned: boolean;
+  pinned_at: number | null;
+  archived: boolean;
+  muted_until: number | "always" | null;
 }
 
 export interface Me {
@@ -288,6 +296,9 @@ export class Api {
   // -- 3.13, 3.14: conversations and history
   conversations(): Promise<ConversationInfo[]> {
     return this.call<{ conversations: ConversationInfo[] }>("GET", "/v1/conversations").then((r) => r.conversations);
+  }
+  chatState(conversationId: string, patch: ChatStatePatch): Promise<ChatStateAnswer> {
+    return this.call("PATCH", `/v1/conversations/${encodeURIComponent(conversationId)}/state`, patch);
   }
   history(conversationId: string, before?: number, limit = 50): Promise<{ messages: Envelope[]; receipts: Watermark[] }> {
     const q = new URLSearchParams({ limit: String(limit) });

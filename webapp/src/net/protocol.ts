@@ -40,6 +40,18 @@ export interface ConversationInfo {
   members: Member[];
   last_message: Envelope | null;
   receipts: Watermark[];
+  // My own chat state (section 3.13a); absent from servers before it.
+  pinned?: boolean;
+  pinned_at?: number | null;
+  archived?: boolean;
+  muted_until?: number | "always" | null;
+}
+
+/** Section 3.13a: the fields of `PATCH /v1/conversations/{id}/state`, all optional. */
+export interface ChatStatePatch {
+  pinned?: boolean;
+  archived?: boolean;
+  muted_until?: number | "always" | null;
 }
 
 export interface Contact {
@@ -54,6 +66,13 @@ export interface Contact {
 export type ClientFrame =
   | { type: "hello"; v: number; token: string; ref?: string }
   | { type: "send"; id: string; conversation_id?: string; to?: string; content: Content; media?: string[]; ref?: string }
+  | {
+      type: "forward";
+      id: string;
+      source: { conversation_id: string; seq: number };
+      targets: ({ conversation_id: string } | { to: string })[];
+      ref?: string;
+    }
   | { type: "ack"; conversation_id: string; seq: number }
   | { type: "read"; conversation_id: string; seq: number }
   | { type: "typing"; conversation_id: string; state: "composing" | "paused" }
@@ -95,6 +114,14 @@ export interface PresenceFrame {
   status: "online" | "offline" | "hidden";
   last_seen: number | null;
 }
+export interface ChatStateFrame {
+  type: "chat_state";
+  conversation_id: string;
+  pinned: boolean;
+  pinned_at: number | null;
+  archived: boolean;
+  muted_until: number | "always" | null;
+}
 export interface ErrorFrame {
   type: "error";
   code: string;
@@ -111,10 +138,11 @@ export type ServerFrame =
   | SyncedFrame
   | TypingFrame
   | PresenceFrame
+  | ChatStateFrame
   | ErrorFrame
   | { type: "pong"; ref: string | number | null };
 
-const KNOWN = new Set(["welcome", "deliver", "sent", "receipt", "synced", "typing", "presence", "error", "pong"]);
+const KNOWN = new Set(["welcome", "deliver", "sent", "receipt", "synced", "typing", "presence", "chat_state", "error", "pong"]);
 
 /** Parse one WebSocket text message; null for anything that is not a frame this client knows. */
 export function parseFrame(data: unknown): ServerFrame | null {

@@ -12,6 +12,7 @@
 import { Backoff } from "./backoff";
 import type { LocalStore, OutboxEntry } from "./db";
 import {
+  type ChatStateFrame,
   type ClientFrame,
   type Envelope,
   type PresenceFrame,
@@ -65,6 +66,8 @@ export interface SessionListener {
   receipt(frame: ReceiptFrame): void;
   typing(frame: TypingFrame): void;
   presence(frame: PresenceFrame): void;
+  /** One of my chats was pinned, archived or muted, here or on another device (protocol 3.13a). */
+  chatState?(frame: ChatStateFrame): void;
   synced(): void;
   /** The token was refused (revoked device, unknown token): forget it and everything with it. */
   loggedOut(): void;
@@ -103,6 +106,7 @@ const key = (conversationId: string, seq: number) => `${conversationId}\u0000${s
 export class Session {
   private ws: SocketLike | null = null;
   private ready = false; // welcome received on the current socket
+  private readonly forwards = new Map<string, Envelope>(); // copy id -> the forwarded message
   private stopped = false;
   private retryTimer: unknown = null;
   private helloTimer: unknown = null;
@@ -170,6 +174,16 @@ export class Session {
     this.outbox.set(entry.id, entry);
     await this.store.addOutbox(entry);
     if (this.ready && this.outbox.has(entry.id)) this.sendEntry(entry);
+  }
+
+  /** Forward a stored message to up to five chats (protocol 4.5 `forward`): the server copies its content, so
+   * only the ids go out. Not queued in the outbox: false when not connected (the user tries again). Each copy's
+   * `sent` (id `<id>#<i>`) becomes a message of mine here, with the source's content. */
+  forward(id: string, source: Envelope, targets: ({ conversation_id: string } | { to: string })[]): boolean {
+    if (!this.ready) return false;
+    targets.forEach((_, i) => this.forwards.set(`${id}#${i}`, source));
+    this.frame({ type: "forward", id, source: { conversation_id: source.conversation_id, seq: source.seq }, targets, ref: `f:${id}` });
+    return true;
   }
 
   /** The user has seen everything through `seq` (protocol 4.5 `read`); sent now or after the next welcome. */
@@ -312,6 +326,9 @@ export class Session {
       case "presence":
         this.listener.presence(frame);
         return;
+      case "chat_state":
+        this.listener.chatState?.(frame);
+        return;
       case "pong":
         if (this.pongTimer !== null) this.timers.clearTimeout(this.pongTimer);
         this.pongTimer = null;
@@ -385,6 +402,23 @@ export class Session {
 
   private async sentFrame(frame: Extract<ServerFrame, { type: "sent" }>): Promise<void> {
     const entry = this.outbox.get(frame.id);
+    const forwarded = this.forwards.get(frame.id);
+    if (!entry && forwarded) {
+      this.forwards.delete(frame.id);
+      const copy: Envelope = {
+        conversation_id: frame.conversation_id,
+        seq: frame.seq,
+        id: frame.id,
+        sender: { user_id: this.userId, device_id: this.deviceId },
+        ts: frame.ts,
+        content: forwarded.content,
+        forward_count: (forwarded.forward_count ?? 0) + 1,
+      };
+      this.known.add(key(copy.conversation_id, copy.seq));
+      await this.store.putMessages([copy]).catch(() => undefined);
+      this.listener.messages([copy]);
+      return;
+    }
     if (!entry) return; // answered twice (resent before the first `sent`): the first one settled it
     this.outbox.delete(frame.id);
     const message: Envelope = {

@@ -5,6 +5,8 @@ import { batch, computed, signal, type ReadonlySignal, type Signal } from "@prea
 import type { Api } from "../net/api";
 import type { LocalStore, OutboxEntry } from "../net/db";
 import type {
+  ChatStateFrame,
+  ChatStatePatch,
   Content,
   Contact,
   ConversationInfo,
@@ -18,6 +20,9 @@ import type {
 } from "../net/protocol";
 import type { ConnStatus, SessionListener } from "../net/session";
 import { type MediaModel, summaryOf } from "./media";
+import { applyState, changeState, compareRows, isMuted } from "./chatstate";
+import { type ForwardResult, forwardMessage } from "./forward";
+import { loadOlder, loadUntil } from "./history";
 import { isModifier, isModifierContent, textOf, unreadCount } from "./projection";
 
 const TYPING_TTL_MS = 6000;
@@ -36,6 +41,7 @@ export interface Sender {
   read(conversationId: string, seq: number): void;
   typing(conversationId: string, state: "composing" | "paused"): void;
   watchPresence(userIds: string[]): void;
+  forward?(id: string, source: Envelope, targets: ({ conversation_id: string } | { to: string })[]): boolean;
 }
 
 export interface Presence {
@@ -50,6 +56,9 @@ export class Chat {
   readonly receipts = signal<Record<string, Watermark>>({});
   readonly typing = signal<string[]>([]);
   readonly failed = signal<Record<string, string>>({});
+  /** History paging (state/history.ts): a page is on its way; nothing older is left on the server. */
+  readonly loadingOlder = signal(false);
+  readonly historyDone = signal(false);
   /** For a chat started by phone number that has no conversation id yet: the other user. */
   draftTo: string | null = null;
 
@@ -72,6 +81,8 @@ export interface ChatRow {
   ts: number | null; // seconds
   unread: number;
   picture?: string | null; // the other member's profile picture (direct chats)
+  pinnedAt: number | null; // protocol 3.13a
+  muted: boolean;
 }
 
 function insertSorted(list: Envelope[], m: Envelope): Envelope[] {
@@ -102,6 +113,10 @@ export class ChatStore implements SessionListener {
   readonly isSynced = signal(false);
   readonly search = signal("");
   readonly openId = signal<string | null>(null);
+  /** The chat list shows the archive instead of the other chats (protocol 3.13a). */
+  readonly showArchived = signal(false);
+  /** Archived chats (count, and how many of them have unread messages), for the "Archived" entry. */
+  readonly archived: ReadonlySignal<{ chats: number; unread: number }>;
   /** Set by the page: the tab is visible (document.visibilityState), so what is on screen is being read. */
   readonly visible = signal(true);
   readonly isLoggedOut = signal(false);
@@ -131,6 +146,16 @@ export class ChatStore implements SessionListener {
     this.newId = deps.newId ?? (() => crypto.randomUUID());
     this.now = deps.now ?? (() => Date.now());
     this.rows = computed(() => this.computeRows());
+    this.archived = computed(() => {
+      let chats = 0;
+      let unread = 0;
+      for (const chat of this.chats.value.values()) {
+        if (!chat.info.value.archived) continue;
+        chats++;
+        if (unreadCount(chat.messages.value, this.me, chat.receipts.value[this.me]?.read_seq ?? 0)) unread++;
+      }
+      return { chats, unread };
+    });
     this.totalUnread = computed(() => {
       let n = 0;
       for (const chat of this.chats.value.values()) {
@@ -265,7 +290,10 @@ export class ChatStore implements SessionListener {
   private computeRows(): ChatRow[] {
     const q = this.search.value.trim().toLocaleLowerCase();
     const rows: ChatRow[] = [];
+    const archive = this.showArchived.value;
+    const now = this.now();
     for (const chat of this.chats.value.values()) {
+      if (Boolean(chat.info.value.archived) !== archive) continue;
       const messages = chat.messages.value;
       const outbox = chat.outbox.value;
       const title = this.titleOf(chat);
@@ -289,9 +317,12 @@ export class ChatStore implements SessionListener {
       if (q && !title.toLocaleLowerCase().includes(q) && !peerPhone.includes(q) && !(last?.text.toLocaleLowerCase().includes(q))) {
         continue;
       }
-      rows.push({ id: chat.id, title, preview: last?.text ?? "", previewMine: last?.mine ?? false, ts: last?.ts ?? null, unread, picture: this.peerOf(chat)?.picture ?? null });
+      rows.push({
+        id: chat.id, title, preview: last?.text ?? "", previewMine: last?.mine ?? false, ts: last?.ts ?? null, unread,
+        pinnedAt: info.pinned_at ?? null, muted: isMuted(info, now), picture: this.peerOf(chat)?.picture ?? null,
+      });
     }
-    return rows.sort((a, b) => (b.ts ?? 0) - (a.ts ?? 0));
+    return rows.sort(compareRows);
   }
 
   // -- actions from the views ------------------------------------------------------------------------------------
@@ -347,6 +378,34 @@ export class ChatStore implements SessionListener {
     if (upload) void this.media?.run(entry);
   }
 
+  /** Forward message `seq` of `chatId` to up to five chats (protocol 4.5 `forward`, state/forward.ts). */
+  forward(chatId: string, seq: number, targetIds: string[]): ForwardResult {
+    return forwardMessage(this, chatId, seq, targetIds, this.newId);
+  }
+
+  /** Pin, archive, mute (protocol 3.13a); null when done, else the error code (`pin_limit`). */
+  async setChatState(chatId: string, patch: ChatStatePatch): Promise<string | null> {
+    const chat = this.chats.value.get(chatId);
+    if (!chat) return "not_found";
+    const err = await changeState(chat, this.deps.api, patch);
+    if (!err) void this.persistInfos();
+    return err;
+  }
+
+  isMuted(chat: Chat): boolean {
+    return isMuted(chat.info.peek(), this.now());
+  }
+
+  /** Older history for a chat from the server (protocol 3.14), kept in IndexedDB; see state/history.ts. */
+  loadOlder(chatId: string): Promise<number> {
+    const chat = this.chats.value.get(chatId);
+    return chat ? loadOlder(chat, this.deps) : Promise.resolve(0);
+  }
+  loadUntil(chatId: string, seq: number): Promise<boolean> {
+    const chat = this.chats.value.get(chatId);
+    return chat ? loadUntil(chat, seq, this.deps) : Promise.resolve(false);
+  }
+
   typingNow(chatId: string, state: "composing" | "paused"): void {
     const chat = this.chats.value.get(chatId);
     if (chat && !chat.draftTo) this.sender?.typing(chatId, state);
@@ -361,18 +420,23 @@ export class ChatStore implements SessionListener {
       void this.deps.store.putContacts(fresh);
     }
     if (!contact?.user_id) return { ok: false, phone: contact?.phone ?? phone };
-    const uid = contact.user_id;
+    return { ok: true, id: this.chatWith(contact.user_id) };
+  }
+
+  /** The direct chat with a user (someone from my address book, GET /v1/contacts): the existing one, or a
+   * draft that becomes a conversation with its first message. */
+  chatWith(uid: string): string {
     for (const chat of this.chats.value.values()) {
       const info = chat.info.value;
       if (info.kind !== "direct") continue;
       const ids = info.members.map((m) => m.user_id);
       const isIt = uid === this.me ? ids.length === 1 && ids[0] === uid : ids.includes(uid);
-      if (isIt || chat.draftTo === uid) return { ok: true, id: chat.id };
+      if (isIt || chat.draftTo === uid) return chat.id;
     }
     const map = new Map(this.chats.value);
     const chat = this.draftFor(map, uid);
     this.chats.value = map;
-    return { ok: true, id: chat.id };
+    return chat.id;
   }
 
   /** A direct chat started by someone not in my address book (protocol 10.2): show the stranger banner. */
@@ -525,6 +589,13 @@ export class ChatStore implements SessionListener {
 
   presence(frame: PresenceFrame): void {
     this.presenceOf.value = { ...this.presenceOf.peek(), [frame.user_id]: { status: frame.status, lastSeen: frame.last_seen } };
+  }
+
+  chatState(frame: ChatStateFrame): void {
+    const chat = this.chats.value.get(frame.conversation_id);
+    if (!chat) return;
+    applyState(chat, frame);
+    void this.persistInfos();
   }
 
   synced(): void {

@@ -17,6 +17,7 @@ export interface Bubble {
   edited: boolean;
   unsupported: boolean;
   forwarded: boolean;
+  forwardCount: number; // protocol 10.4: 5 or more is "forwarded many times"
   system: boolean;
   /** For a system message (protocol 9.4): its event, actor and the users it is about. */
   event?: { name: string; actor: string; users: string[]; subject: string | null; extra?: Record<string, unknown> };
@@ -131,6 +132,7 @@ export function bubbles(
       edited: false,
       unsupported: text === null && !m.system,
       forwarded: (m.forward_count ?? 0) > 0,
+      forwardCount: m.forward_count ?? 0,
       system: m.system === true,
       reactions: [],
       replyTo: null,
@@ -196,6 +198,7 @@ export function bubbles(
       edited: false,
       unsupported: text === null,
       forwarded: false,
+      forwardCount: 0,
       system: false,
       reactions: [],
       replyTo: null,
