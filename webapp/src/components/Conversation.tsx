@@ -2,7 +2,7 @@ import { useComputed } from "@preact/signals";
 import { useEffect, useLayoutEffect, useMemo, useRef, useState } from "preact/hooks";
 import { formatDay, formatShortDate, formatTime, t } from "../i18n";
 import type { Chat, ChatStore } from "../state/chats";
-import { type Bubble as BubbleData, bubbles, sameDay, withDays } from "../state/projection";
+import { type Bubble as BubbleData, ConversationRows, sameDay } from "../state/projection";
 import { Bubble, type BubbleActions } from "./Bubble";
 import { isPhone } from "./ChatList";
 import { Composer } from "./Composer";
@@ -30,8 +30,9 @@ function lastSeenText(ts: number): string {
 }
 
 export function Conversation({ store, groups, chat, onBack }: { store: ChatStore; groups: GroupsModel; chat: Chat; onBack: () => void }) {
+  const memo = useMemo(() => new ConversationRows(), [chat]);
   const rows = useComputed(() =>
-    withDays(bubbles(chat.messages.value, chat.outbox.value, store.userId, chat.receipts.value, chat.failed.value)),
+    memo.rows(chat.messages.value, chat.outbox.value, store.userId, chat.receipts.value, chat.failed.value),
   );
   const [replyTo, setReplyTo] = useState<BubbleData | null>(null);
   const [editing, setEditing] = useState<BubbleData | null>(null);

@@ -18,7 +18,11 @@ export function badgeText(n: number): string {
   return n > 99 ? "99+" : String(n);
 }
 
+const drawn = new WeakMap<Document, number>();
+
 export async function setIconBadge(doc: Document, n: number): Promise<void> {
+  if (drawn.get(doc) === n) return; // the same count as on the icon now: nothing to draw
+  drawn.set(doc, n);
   let link = doc.querySelector<HTMLLinkElement>("link[rel=icon]");
   if (!link) {
     link = doc.createElement("link");

@@ -525,8 +525,10 @@ export class ChatStore implements SessionListener {
         this.typingStopped(chat, m.sender.user_id);
       }
       if (map) this.chats.value = map;
+      // In the same batch: a message into the open chat is never counted unread for a moment (the title, the
+      // tab's icon and the chat list would each be computed and drawn twice).
+      this.markRead();
     });
-    this.markRead();
   }
 
   sent(entry: OutboxEntry, message: Envelope): void {

@@ -74,11 +74,15 @@ export function tickFor(seq: number, me: string, receipts: Record<string, Waterm
   return tick;
 }
 
-/** Messages after my read_seq that I can see, minus my own and the modifiers (3.13). */
+/** Messages after my read_seq that I can see, minus my own and the modifiers (3.13). `messages` is in seq order
+ * (as the store keeps it), so this walks back from the newest and stops at the read watermark: the cost is the
+ * number of unread messages, not the length of the chat. */
 export function unreadCount(messages: Envelope[], me: string, myReadSeq: number): number {
   let n = 0;
-  for (const m of messages) {
-    if (m.seq > myReadSeq && m.sender.user_id !== me && !isModifier(m)) n++;
+  for (let i = messages.length - 1; i >= 0; i--) {
+    const m = messages[i]!;
+    if (m.seq <= myReadSeq) break;
+    if (m.sender.user_id !== me && !isModifier(m)) n++;
   }
   return n;
 }
@@ -91,6 +95,62 @@ export function bubbles(
   receipts: Record<string, Watermark>,
   failed: Record<string, string> = {},
 ): Bubble[] {
+  return [...storedBubbles(messages, me, receipts).list, ...outboxBubbles(outbox, me, failed)];
+}
+
+/** The bubble of one stored message that is not a modifier, before any modifier is applied. */
+function bubbleOf(m: Envelope, me: string, receipts: Record<string, Watermark>): Bubble {
+  const c = m.content;
+  const text = textOf(c);
+  const mine = m.sender.user_id === me;
+  const b: Bubble = {
+    key: `s${m.seq}`,
+    seq: m.seq,
+    mine,
+    senderId: m.sender.user_id,
+    ts: m.ts,
+    text,
+    deleted: false,
+    edited: false,
+    unsupported: text === null && !m.system,
+    forwarded: (m.forward_count ?? 0) > 0,
+    forwardCount: m.forward_count ?? 0,
+    system: m.system === true,
+    reactions: [],
+    replyTo: null,
+    myReaction: null,
+    tick: mine && !m.system ? tickFor(m.seq, me, receipts) : null,
+    content: c,
+  };
+  if (text === null && isRichContent(c)) b.unsupported = false;
+  if (typeof c === "object" && typeof c.reply_to === "number") {
+    b.replyTo = { seq: c.reply_to, senderId: "", text: null };
+  }
+  if (m.system && typeof c === "object") {
+    b.event = {
+      name: typeof c.event === "string" ? c.event : "",
+      actor: typeof c.actor === "string" ? c.actor : m.sender.user_id,
+      users: Array.isArray(c.users) ? c.users.filter((u): u is string => typeof u === "string") : [],
+      subject: typeof c.subject === "string" ? c.subject : null,
+      extra: c, // the other fields of the event (settings, via, new_owner …), read by components/group/events.ts
+    };
+  }
+  return b;
+}
+
+function quote(b: Bubble, bySeq: Map<number, Bubble>): void {
+  if (!b.replyTo) return;
+  const quoted = bySeq.get(b.replyTo.seq);
+  if (quoted) b.replyTo = { seq: quoted.seq!, senderId: quoted.senderId, text: quoted.deleted ? null : quoted.text };
+}
+
+interface Stored {
+  list: Bubble[];
+  bySeq: Map<number, Bubble>;
+}
+
+/** The bubbles of the stored messages, every modifier applied. */
+function storedBubbles(messages: Envelope[], me: string, receipts: Record<string, Watermark>): Stored {
   const out: Bubble[] = [];
   const bySeq = new Map<number, Bubble>();
   const edits = new Map<number, { seq: number; text: string }>();
@@ -119,40 +179,7 @@ export function bubbles(
       }
       continue;
     }
-    const text = textOf(c);
-    const mine = m.sender.user_id === me;
-    const b: Bubble = {
-      key: `s${m.seq}`,
-      seq: m.seq,
-      mine,
-      senderId: m.sender.user_id,
-      ts: m.ts,
-      text,
-      deleted: false,
-      edited: false,
-      unsupported: text === null && !m.system,
-      forwarded: (m.forward_count ?? 0) > 0,
-      forwardCount: m.forward_count ?? 0,
-      system: m.system === true,
-      reactions: [],
-      replyTo: null,
-      myReaction: null,
-      tick: mine && !m.system ? tickFor(m.seq, me, receipts) : null,
-      content: c,
-    };
-    if (text === null && isRichContent(c)) b.unsupported = false;
-    if (typeof c === "object" && typeof c.reply_to === "number") {
-      b.replyTo = { seq: c.reply_to, senderId: "", text: null };
-    }
-    if (m.system && typeof c === "object") {
-      b.event = {
-        name: typeof c.event === "string" ? c.event : "",
-        actor: typeof c.actor === "string" ? c.actor : m.sender.user_id,
-        users: Array.isArray(c.users) ? c.users.filter((u): u is string => typeof u === "string") : [],
-        subject: typeof c.subject === "string" ? c.subject : null,
-        extra: c, // the other fields of the event (settings, via, new_owner …), read by components/group/events.ts
-      };
-    }
+    const b = bubbleOf(m, me, receipts);
     bySeq.set(m.seq, b);
     out.push(b);
   }
@@ -171,11 +198,7 @@ export function bubbles(
       b.unsupported = false;
     }
   }
-  for (const b of out) {
-    if (!b.replyTo) continue;
-    const quoted = bySeq.get(b.replyTo.seq);
-    if (quoted) b.replyTo = { seq: quoted.seq!, senderId: quoted.senderId, text: quoted.deleted ? null : quoted.text };
-  }
+  for (const b of out) quote(b, bySeq);
   for (const [seq, per] of reactions) {
     const b = bySeq.get(seq);
     if (!b) continue;
@@ -184,6 +207,12 @@ export function bubbles(
     for (const { emoji } of per.values()) if (emoji) counts.set(emoji, (counts.get(emoji) ?? 0) + 1);
     b.reactions = [...counts].map(([emoji, count]) => ({ emoji, count }));
   }
+  return { list: out, bySeq };
+}
+
+/** The bubbles of the outbox, in the order written: modifiers are applied once stored, like everyone else's. */
+function outboxBubbles(outbox: OutboxEntry[], me: string, failed: Record<string, string>): Bubble[] {
+  const out: Bubble[] = [];
   for (const e of outbox) {
     if (isModifierContent(e.content)) continue; // applied once stored, like everyone else's
     const text = textOf(e.content);
@@ -222,7 +251,12 @@ function dayKey(tsSeconds: number): number {
 /** Bubbles with a date separator before the first message of each day. */
 export function withDays(list: Bubble[]): Row[] {
   const rows: Row[] = [];
-  let last = -1;
+  pushWithDays(rows, list, -1);
+  return rows;
+}
+
+/** Append `list` to `rows` with day separators, `last` being the day of the row before; returns the last day. */
+function pushWithDays(rows: Row[], list: Bubble[], last: number): number {
   for (const b of list) {
     const day = dayKey(b.ts);
     if (day !== last) {
@@ -231,7 +265,71 @@ export function withDays(list: Bubble[]): Row[] {
     }
     rows.push({ kind: "bubble", key: b.key, bubble: b });
   }
-  return rows;
+  return last;
+}
+
+/** What of the watermarks the bubbles depend on: the other members' (ticks, 7.2), not mine. */
+function othersKey(receipts: Record<string, Watermark>, me: string): string {
+  let k = "";
+  for (const w of Object.values(receipts)) if (w.user_id !== me) k += `${w.user_id}:${w.delivered_seq}:${w.read_seq ?? ""};`;
+  return k;
+}
+
+/**
+ * The rows of one open conversation, `withDays(bubbles(...))`, without redoing a 10,000-message chat for each new
+ * message. The stored part is kept between calls and extended when the messages are the previous ones plus newer
+ * ones that modify nothing (a message arrives, mine is stored): nothing already there can change then. Anything
+ * else (a modifier, older history paged in, another member's watermark moving the ticks) computes it all again.
+ * The outbox part is small and always recomputed.
+ */
+export class ConversationRows {
+  private messages: Envelope[] = [];
+  private others = "";
+  private bySeq = new Map<number, Bubble>();
+  private stored: Row[] = [];
+  private lastDay = -1;
+
+  rows(
+    messages: Envelope[],
+    outbox: OutboxEntry[],
+    me: string,
+    receipts: Record<string, Watermark>,
+    failed: Record<string, string> = {},
+  ): Row[] {
+    const others = othersKey(receipts, me);
+    if (others !== this.others || !this.extends(messages)) {
+      const all = storedBubbles(messages, me, receipts);
+      this.bySeq = all.bySeq;
+      this.stored = [];
+      this.lastDay = pushWithDays(this.stored, all.list, -1);
+    } else if (messages.length > this.messages.length) {
+      const fresh: Bubble[] = [];
+      for (let i = this.messages.length; i < messages.length; i++) {
+        const b = bubbleOf(messages[i]!, me, receipts);
+        quote(b, this.bySeq);
+        this.bySeq.set(b.seq!, b);
+        fresh.push(b);
+      }
+      this.lastDay = pushWithDays(this.stored, fresh, this.lastDay);
+    }
+    this.messages = messages;
+    this.others = others;
+    const rows = this.stored.slice();
+    pushWithDays(rows, outboxBubbles(outbox, me, failed), this.lastDay);
+    return rows;
+  }
+
+  /** `messages` is the previous list (same objects, same places) plus newer messages that are not modifiers. */
+  private extends(messages: Envelope[]): boolean {
+    const prev = this.messages;
+    const n = prev.length;
+    if (n === 0 || messages.length < n || messages[0] !== prev[0] || messages[n - 1] !== prev[n - 1]) return false;
+    for (let i = n; i < messages.length; i++) {
+      const m = messages[i]!;
+      if (isModifier(m) || m.seq <= messages[i - 1]!.seq) return false;
+    }
+    return true;
+  }
 }
 
 export function sameDay(a: number, b: number): boolean {
