@@ -12,7 +12,7 @@ IN_CI := $(filter 1 true yes TRUE,$(CI))
 WEB_TOOLS := $(or $(HAVE_NODE),$(IN_CI))
 WEB_CHECK_DIR ?= $(or $(TMPDIR),/tmp)/hudhud-web-check$(subst /,-,$(CURDIR))
 
-.PHONY: run test check lint format bench clean web web-dev web-test web-check
+.PHONY: run test check lint format bench bench-web clean web web-dev web-test web-check
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -78,6 +78,10 @@ $(BENCHSTAMP): pyproject.toml | $(BIN)/python
 
 bench: $(BENCHSTAMP)
 	$(BIN)/python -m benchmarks.run $(BENCH_ARGS)
+
+# The web client's speed in Chromium (docs/performance.md "The web client"); BENCH_WEB_ARGS e.g. --runs 3.
+bench-web: $(DEVSTAMP)
+	$(BIN)/python -m benchmarks.web $(BENCH_WEB_ARGS)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
