@@ -1,0 +1,83 @@
+"""A list of 1,000 chats stays light: only the rows on screen are in the DOM, scrolling reaches the oldest chat,
+search finds one among them, and the title counts every unread message. The 1,000 other users are accounts made
+by the operator (`hudhud admin create-users`) writing from plain protocol clients, as other people's devices."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from websockets.sync.client import connect
+
+from tests.web.conftest import new_phone, which_hudhud
+
+COUNT = 1000
+
+
+def make_accounts(data_dir: Path, n: int) -> list[dict[str, Any]]:
+    rows = [f"{new_phone()},Sender {i:04d}" for i in range(n)]
+    csv = data_dir / "many-chats.csv"
+    csv.write_text("\n".join(rows) + "\n")
+    out = subprocess.run(
+        [*which_hudhud(), "admin", "create-users", "--json", "--data-dir", str(data_dir), str(csv)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    accounts = [json.loads(line) for line in out.stdout.splitlines() if line.strip()]
+    assert len(accounts) == n and all("token" in a for a in accounts), out.stdout[-500:]
+    return accounts
+
+
+def say_hello(server: str, token: str, to: str, text: str) -> None:
+    with connect(server.replace("http", "ws") + "/v1/ws") as ws:
+        ws.send(json.dumps({"type": "hello", "v": 1, "token": token}))
+        assert json.loads(ws.recv(10))["type"] == "welcome"
+        ws.send(json.dumps({"type": "send", "id": "hello-1", "to": to, "content": {"type": "text", "text": text}}))
+        while True:
+            frame = json.loads(ws.recv(30))
+            assert frame["type"] != "error", frame
+            if frame["type"] == "sent":
+                return
+
+
+def test_a_thousand_chats(web: Any) -> None:
+    amira = web("en-GB")
+    amira.register(new_phone())
+    page = amira.page
+    user_id = amira.rest("GET", "/v1/me")["user_id"]
+
+    accounts = make_accounts(amira.server.data_dir, COUNT)
+    with ThreadPoolExecutor(8) as pool:
+        list(
+            pool.map(
+                lambda ia: say_hello(amira.server.url, ia[1]["token"], user_id, f"hello number {ia[0]:04d}"),
+                enumerate(accounts),
+            )
+        )
+
+    deadline = time.monotonic() + 120
+    while not page.title().startswith(f"({COUNT})") and time.monotonic() < deadline:
+        page.wait_for_timeout(250)
+    assert page.title().startswith(f"({COUNT})"), page.title()
+
+    rows = page.locator(".chat-row")
+    assert 5 <= rows.count() <= 40, rows.count()
+    # The newest chat is on top; the oldest is reached by scrolling to the end of the list.
+    assert "hello number 0999" in rows.first.inner_text()
+    for _ in range(40):
+        if page.locator(".chat-row", has_text="hello number 0000").count():
+            break
+        page.evaluate("document.querySelector('.chat-list').scrollTop += 5000")
+        page.wait_for_timeout(100)
+    assert page.locator(".chat-row", has_text="hello number 0000").count() == 1
+    assert rows.count() <= 40, rows.count()
+
+    page.fill("input[type=search], .search input", "hello number 0500")
+    page.wait_for_selector(".chat-row:has-text('hello number 0500')")
+    assert rows.count() == 1
