@@ -50,6 +50,38 @@ def proc_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / ticks  # utime + stime
 
 
+def thread_cpu_seconds(pid: int) -> dict[str, float]:
+    """CPU seconds of `pid`'s main thread (the event loop: "main_user", "main_sys") and of its other threads
+    together ("threads_user", "threads_sys": the SQLite writer, above all), user and system time apart. Python
+    does not name OS threads, so they are told apart by thread id only."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    out: dict[str, float] = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                raw = f.read()
+        except OSError:
+            continue  # the thread has ended
+        name = "main" if int(tid) == pid else "threads"
+        fields = raw.rsplit(")", 1)[1].split()
+        for part, value in (("user", fields[11]), ("sys", fields[12])):
+            key = f"{name}_{part}"
+            out[key] = out.get(key, 0.0) + int(value) / ticks
+    return out
+
+
+async def server_metrics(url: str) -> dict[str, float]:
+    """The server's /metrics counters (Prometheus text), without the `hudhud_` prefix."""
+    async with httpx.AsyncClient() as c:
+        text = (await c.get(url + "/metrics")).text
+    out: dict[str, float] = {}
+    for line in text.splitlines():
+        name, _, value = line.partition(" ")
+        if name.startswith("hudhud_"):
+            out[name.removeprefix("hudhud_")] = float(value)
+    return out
+
+
 def proc_rss_kib(pid: int, peak: bool = False) -> int:
     key = "VmHWM:" if peak else "VmRSS:"
     with open(f"/proc/{pid}/status") as f:
@@ -90,9 +122,19 @@ async def make_users(
 
 
 @asynccontextmanager
-async def server_process(data_dir: Path, port: int | None = None, **env: str) -> Any:
+async def server_process(
+    data_dir: Path, port: int | None = None, *, default_limits: bool = False, server_src: str = "", **env: str
+) -> Any:
+    """A `hudhud serve` process. Rate limits are off (HUDHUD_MESSAGES_PER_MINUTE=0) unless `default_limits`,
+    which runs the server with the settings it ships with, as real deployments do. `server_src`: a source tree
+    to run the server from instead of the installed package (an older commit, to compare against)."""
     port = port or free_port()
-    environ = {**os.environ, "HUDHUD_LOG_LEVEL": "warning", "HUDHUD_MESSAGES_PER_MINUTE": "0", **env}
+    environ = {**os.environ, "HUDHUD_LOG_LEVEL": "warning", "HUDHUD_MESSAGES_PER_MINUTE": "0"}
+    if default_limits:
+        del environ["HUDHUD_MESSAGES_PER_MINUTE"]
+    environ.update(env)
+    if server_src:
+        environ["PYTHONPATH"] = server_src
     proc = subprocess.Popen(  # noqa: ASYNC220 - starting the server once, before measuring
         [sys.executable, "-m", "hudhud.cli", "serve", "--port", str(port), "--data-dir", str(data_dir)],
         env=environ,

@@ -26,13 +26,13 @@ class Bot:
         self.errors: list[dict[str, Any]] = []
         self._reader: asyncio.Task[None] | None = None
 
-    async def connect(self, timeout: float = 60) -> None:
+    async def connect(self, timeout: float = 60, ping_interval: float | None = None) -> None:
         self.synced = asyncio.Event()
         self.ws = await connect(
             self.ws_url,
             max_size=2**24,
             open_timeout=timeout,
-            ping_interval=None,
+            ping_interval=ping_interval,
             local_addr=(next(_SOURCES), 0),
             compression=None,
         )

@@ -4,6 +4,9 @@
     python -m benchmarks.run --full          # the sizes of the targets in docs/performance.md
     python -m benchmarks.run --only w1,w4 --runs 3
 
+W1 real (`w1real`, `w1realsweep`) runs the server with its default settings and clients that ack and read as the
+web client does; `python -m benchmarks.realistic` runs it with variants and against older code.
+
 Figures are medians over --runs runs, with min and max. Every message is durably stored before it is
 acknowledged (the default durability); lost and duplicated messages are counted, never assumed."""
 
@@ -22,6 +25,7 @@ from benchmarks import workloads as w
 from benchmarks.common import machine, make_users, proc_rss_kib, server_process, write_result
 
 SWEEP = (0.1, 0.25, 0.5, 0.75, 0.9)
+REAL_SWEEP = (150, 300, 600)  # W1 real: offered msgs/s in all, 9 to 36 a minute per user with 500 pairs
 QUICK = {
     "w1_sweep_seconds": 5,
     "w1_pairs": 50,
@@ -31,6 +35,9 @@ QUICK = {
     "w3_connections": 2000,
     "w4_missed": 10_000,
     "w5_clients": 2000,
+    "w1real_pairs": 500,
+    "w1real_rate": 300,
+    "w1real_seconds": 10,
 }
 FULL = {
     "w1_sweep_seconds": 10,
@@ -41,6 +48,9 @@ FULL = {
     "w3_connections": 19_000,  # this machine caps a process at 20,000 open files (docs/performance.md)
     "w4_missed": 10_000,
     "w5_clients": 10_000,
+    "w1real_pairs": 500,
+    "w1real_rate": 300,
+    "w1real_seconds": 20,
 }
 
 
@@ -71,9 +81,12 @@ async def one(name: str, sizes: dict[str, Any]) -> dict[str, Any]:
             "w2": sizes["w2_members"],
             "w3": sizes["w3_connections"],
             "w4": 2,
+            "w1real": 2 * sizes["w1real_pairs"],
+            "w1realsweep": 2 * sizes["w1real_pairs"],
         }[name]
         users = await make_users(data, need)
-        async with server_process(data) as (proc, url):
+        # W1 real runs the server as it ships (rate limits on); the others measure with them off.
+        async with server_process(data, default_limits=name.startswith("w1real")) as (proc, url):
             if name == "w1":
                 r = await w.w1_pairs(url, proc.pid, users, sizes["w1_pairs"], sizes["w1_seconds"])
             elif name == "w1sweep":
@@ -90,6 +103,17 @@ async def one(name: str, sizes: dict[str, Any]) -> dict[str, Any]:
                 r = await w.w1_pairs(
                     url, proc.pid, users, sizes["w1_pairs"], sizes["w1_seconds"], rate=sizes["w1_half_rate"]
                 )
+            elif name == "w1real":
+                r = await w.w1_real(
+                    url, proc.pid, users, sizes["w1real_pairs"], sizes["w1real_seconds"], sizes["w1real_rate"]
+                )
+            elif name == "w1realsweep":
+                r = {"points": []}
+                for rate in REAL_SWEEP:
+                    r["points"].append(
+                        await w.w1_real(url, proc.pid, users, sizes["w1real_pairs"], sizes["w1real_seconds"], rate)
+                    )
+                r["cpu_us_per_message_at_top_rate"] = r["points"][-1]["server_cpu_us_per_message"]
             elif name == "w2":
                 r = await w.w2_group(url, proc.pid, users, sizes["w2_members"], sizes["w2_seconds"])
             elif name == "w3":
@@ -109,6 +133,8 @@ HEADLINE = {
     "w3": ("kib_per_connection", "KiB per idle connection"),
     "w4": ("seconds_until_up_to_date", "s to catch up"),
     "w5": ("all_back_s", "s until all back"),
+    "w1real": ("server_cpu_us_per_message", "server µs/msg, real clients"),
+    "w1realsweep": ("cpu_us_per_message_at_top_rate", f"µs/msg at {REAL_SWEEP[-1]} msgs/s"),
 }
 
 
@@ -122,7 +148,7 @@ def pick(result: dict[str, Any], path: str) -> float:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--full", action="store_true", help="target sizes instead of quick ones")
-    p.add_argument("--only", default="startup,w1,w1half,w1sweep,w2,w3,w4,w5")
+    p.add_argument("--only", default="startup,w1,w1half,w1sweep,w1real,w1realsweep,w2,w3,w4,w5")
     p.add_argument("--chart", default="docs/img/w1-load.png", help="where to draw the W1 load chart ('' for none)")
     p.add_argument("--runs", type=int, default=1)
     args = p.parse_args()

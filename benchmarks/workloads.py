@@ -7,18 +7,31 @@ W2 group        a group of G members, 5 senders; deliveries per second summed ov
 W3 idle         N authenticated idle connections; server memory per connection.
 W4 catch-up     a device that missed M messages reconnects; time until it is up to date.
 W5 storm        N connected clients lose the server at once (restart); time until all are back.
+W1 real         one-to-one traffic as real clients make it: many pairs chatting at human rates, the server at
+                its default settings (rate limit on), each receiver acking and reading the way the web client
+                (or the Python SDK) does, pings included; server CPU per delivered message.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
+import contextlib
 import random
+import time
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from benchmarks.common import percentile, proc_cpu_seconds, proc_rss_kib, server_process
+from benchmarks.common import (
+    percentile,
+    proc_cpu_seconds,
+    proc_rss_kib,
+    server_metrics,
+    server_process,
+    thread_cpu_seconds,
+)
 from benchmarks.loadgen import Bot, now
 
 
@@ -322,3 +335,223 @@ async def w5_storm(data: Path, users: list[dict[str, str]], clients: int) -> dic
         "errors_other_than_retry_hints": errors,
         "server_rss_mib": round(rss / 1024, 1),
     }
+
+
+BROWSER_STORE_S = 0.005  # an IndexedDB transaction of a few messages, before the web client acks them
+BROWSER_PING_S = 25.0  # the web client's application-level ping (webapp/src/net/session.ts)
+SDK_ACK_DELAY_S = 0.05  # the Python SDK's ack batching delay (client/net/core.py)
+SDK_PING_S = 20.0  # the Python SDK's WebSocket-level ping interval
+
+
+class RealClient:
+    """What one device of a real client sends in answer to what it receives (docs/protocol.md 6.3, 6.5, 7).
+
+    browser (webapp/src/net/session.ts, state/chats.ts): on `deliver`, the open chat marks it read at once
+    (`read`), the message is written to IndexedDB and, once written, acked; deliveries arriving during that
+    write are stored and acked together by the next one. An application `ping` every 25 s.
+    sdk (client/net/session.py): acks (then reads) of each conversation go out together at most every 50 ms;
+    WebSocket-level pings every 20 s.
+    """
+
+    def __init__(self, bot: Bot, kind: str, reads: bool, fire: Any) -> None:
+        self.bot, self.kind, self.reads, self.fire = bot, kind, reads, fire
+        self.stored: dict[str, int] = {}  # waiting for the store write (browser) or the ack delay (sdk)
+        self.to_read: dict[str, int] = {}
+        self.acked: dict[str, int] = {}
+        self.read_sent: dict[str, int] = {}
+        self.busy = False
+        self.loop = asyncio.get_running_loop()
+
+    def deliver(self, conv: str, seq: int) -> None:
+        self.stored[conv] = max(seq, self.stored.get(conv, 0))
+        if self.reads:
+            if self.kind == "browser":
+                if seq > self.read_sent.get(conv, 0):
+                    self.read_sent[conv] = seq
+                    self.fire(self.bot, {"type": "read", "conversation_id": conv, "seq": seq})
+            else:
+                self.to_read[conv] = max(seq, self.to_read.get(conv, 0))
+        if not self.busy:
+            self._start()
+
+    def _start(self) -> None:
+        self.busy = True
+        batch, self.stored = self.stored, {}
+        delay = BROWSER_STORE_S if self.kind == "browser" else SDK_ACK_DELAY_S
+        self.loop.call_later(delay, self._written, batch)
+
+    def _written(self, batch: dict[str, int]) -> None:
+        if self.kind == "sdk":
+            batch.update({c: max(s, batch.get(c, 0)) for c, s in self.stored.items()})
+            self.stored = {}
+        for conv, seq in batch.items():
+            if seq > self.acked.get(conv, 0):
+                self.acked[conv] = seq
+                self.fire(self.bot, {"type": "ack", "conversation_id": conv, "seq": seq})
+        if self.kind == "sdk":
+            reads, self.to_read = self.to_read, {}
+            for conv, seq in reads.items():
+                self.fire(self.bot, {"type": "read", "conversation_id": conv, "seq": seq})
+        self.busy = False
+        if self.stored:
+            self._start()
+
+    def ping(self) -> None:
+        self.fire(self.bot, {"type": "ping", "ref": "keepalive"})  # the next one is due on its pong
+
+
+async def w1_real(
+    url: str,
+    pid: int,
+    users: list[dict[str, str]],
+    pairs: int,
+    seconds: float,
+    rate: float,
+    *,
+    client: str = "browser",
+    reads: bool = True,
+    warmup: float = 3.0,
+) -> dict[str, Any]:
+    """`pairs` one-to-one chats, both members of each online with one device and the chat open, sending to each
+    other at random (Poisson arrivals, `rate` messages a second in all, each user at rate / (2 * pairs)), as
+    people do; the server runs with its default settings (the caller starts it so). Each receiver answers as
+    `RealClient` says. Figures: server CPU per delivered message over the `seconds` after `warmup`, latency from
+    send to delivery and to `sent`, frames and commits per message (from /metrics), lost and duplicated
+    messages counted by id, errors by code (rate_limited would mean the offered load breaks the default limit)."""
+    assert client in ("browser", "sdk")
+    ws_url = url.replace("http", "ws") + "/v1/ws"
+    n = 2 * pairs
+    bots = [Bot(ws_url, users[i]) for i in range(n)]
+    tr = Tracker()
+    sent_lat: list[tuple[float, float]] = []
+    errors: collections.Counter[str] = collections.Counter()
+    got_frames: collections.Counter[str] = collections.Counter()
+    convs: list[str] = [""] * pairs
+    opened = asyncio.Event()
+    background: set[asyncio.Future[None]] = set()
+    loop = asyncio.get_running_loop()
+
+    async def quietly(b: Bot, frame: dict[str, Any]) -> None:
+        with contextlib.suppress(Exception):  # the connection closed at the end of the run
+            await b.send(frame)
+
+    def fire(b: Bot, frame: dict[str, Any]) -> None:
+        task = asyncio.ensure_future(quietly(b, frame))
+        background.add(task)
+        task.add_done_callback(background.discard)
+
+    clients = [RealClient(b, client, reads, fire) for b in bots]
+    for i, (b, rc) in enumerate(zip(bots, clients, strict=True)):
+
+        def on_frame(f: dict[str, Any], rc: RealClient = rc, i: int = i) -> None:
+            t = f["type"]
+            got_frames[t] += 1
+            if t == "deliver":
+                tr.on_deliver(f["id"])
+                rc.deliver(f["conversation_id"], f["seq"])
+            elif t == "sent":
+                at = tr.sent.get(f["id"])
+                if at is not None:
+                    sent_lat.append((at, now() - at))
+                elif f["id"].startswith("open-"):
+                    convs[i // 2] = f["conversation_id"]
+                    if all(convs):
+                        opened.set()
+            elif t == "pong" and client == "browser":
+                loop.call_later(BROWSER_PING_S, rc.ping)
+            elif t == "error":
+                errors[f.get("code", "?")] += 1
+
+        b.on_frame = on_frame
+    ping = SDK_PING_S if client == "sdk" else None
+    for k in range(0, n, 200):
+        await asyncio.gather(*(b.connect(ping_interval=ping) for b in bots[k : k + 200]))
+    await asyncio.gather(*(asyncio.wait_for(b.synced.wait(), 120) for b in bots))
+    run_id = random.randbytes(4).hex()
+    # Open each chat once (by user id, as a first message does), then send into it by conversation id.
+    for p in range(pairs):
+        fire(bots[2 * p], _text_send(f"open-{run_id}-{p}", to=users[2 * p + 1]["user_id"]))
+    await asyncio.wait_for(opened.wait(), 60)
+    if client == "browser":
+        for rc in clients:  # spread over the interval, as clients that came online at different times
+            loop.call_later(random.uniform(0, BROWSER_PING_S), rc.ping)
+
+    t_start = now()
+    t0 = t_start + warmup
+    stop = t0 + seconds
+    marks: dict[str, Any] = {}
+
+    async def mark(at: float, key: str) -> None:
+        await asyncio.sleep(max(0.0, at - now()))
+        marks[key] = (now(), proc_cpu_seconds(pid), thread_cpu_seconds(pid), time.process_time())
+        marks[key + "_metrics"] = await server_metrics(url)
+
+    marking = [asyncio.ensure_future(mark(t0, "t0")), asyncio.ensure_future(mark(stop, "stop"))]
+    counter = 0
+    next_at = now()
+    while now() < stop:
+        next_at += random.expovariate(rate)
+        delay = next_at - now()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        i = random.randrange(n)
+        counter += 1
+        mid = f"r-{run_id}-{counter}"
+        tr.sent[mid] = now()
+        await bots[i].send(_text_send(mid, conversation_id=convs[i // 2]))
+    await asyncio.gather(*marking)
+    await asyncio.sleep(2)  # let the last ones arrive before counting
+    for b in bots:
+        await b.close()
+    (w0, cpu0, th0, lg0), (w1, cpu1, th1, lg1) = marks["t0"], marks["stop"]
+    m0, m1 = marks["t0_metrics"], marks["stop_metrics"]
+    elapsed = w1 - w0
+    measured = [k for k, at in tr.sent.items() if t0 <= at < stop]
+    delivered = sum(1 for k in measured if tr.got.get(k))
+    per_msg = max(1, delivered)
+    cpu = cpu1 - cpu0
+    diff = {k: m1[k] - m0.get(k, 0.0) for k in m1}
+    return {
+        "pairs": pairs,
+        "connections": n,
+        "client": client,
+        "reads": reads,
+        "offered_rate": rate,
+        "per_user_per_minute": round(rate / n * 60, 2),
+        "seconds": round(elapsed, 2),
+        "warmup_s": warmup,
+        "sent": len(measured),
+        "delivered": delivered,
+        "per_second": delivered / elapsed,
+        "latency_ms": lat_summary([lat for at, lat in tr.timeline if t0 <= at < stop]),
+        "sent_latency_ms": lat_summary([lat for at, lat in sent_lat if t0 <= at < stop]),
+        "lost": tr.lost(),  # over the whole run, warm-up included
+        "duplicated": tr.duplicated(),
+        "errors": dict(errors),
+        "server_cpu_s": round(cpu, 2),
+        "server_cpu_us_per_message": cpu * 1e6 / per_msg,
+        "server_cpu_share_of_a_core": round(cpu / elapsed, 3),
+        "thread_cpu_us_per_message": {
+            k: round((v - th0.get(k, 0.0)) * 1e6 / per_msg, 1) for k, v in th1.items() if v - th0.get(k, 0.0) > 0
+        },
+        "loadgen_cpu_share_of_a_core": round((lg1 - lg0) / elapsed, 3),
+        "per_message": {
+            "frames_in": round(diff.get("frames_in_total", 0) / per_msg, 2),
+            "frames_out": round(diff.get("frames_out_total", 0) / per_msg, 2),
+            "commit_batches": round(diff.get("commit_batches_total", 0) / per_msg, 3),
+            "commit_ops": round(diff.get("commit_ops_total", 0) / per_msg, 2),
+        },
+        "ops_per_commit": round(diff.get("commit_ops_total", 0) / max(1, diff.get("commit_batches_total", 0)), 2),
+        "frames_received_by_clients": dict(got_frames),
+    }
+
+
+def _text_send(mid: str, *, to: str | None = None, conversation_id: str | None = None) -> dict[str, Any]:
+    """A text message as the web client sends it (webapp/src/net/session.ts `sendEntry`)."""
+    text = "".join(random.choices("abcdefghij klmnopqrstuvwxyz", k=random.randint(8, 80)))
+    frame: dict[str, Any] = {"type": "send", "id": mid, "content": {"type": "text", "text": text}, "ref": "s:" + mid}
+    if conversation_id is not None:
+        frame["conversation_id"] = conversation_id
+    else:
+        frame["to"] = to
+    return frame

@@ -21,10 +21,12 @@ class Counter:
     """Counts what reaches SQLite itself (its trace hook), so statements run on the driver directly, past
     SQLAlchemy, are counted too. Commits and rollbacks are left out: every transaction has one."""
 
-    def __init__(self, engine) -> None:
+    def __init__(self, *engines) -> None:
         self.n = 0
         self.statements: list[str] = []
-        event.listen(engine, "checkout", self._hook)
+        for engine in engines:
+            if engine is not None:
+                event.listen(engine, "checkout", self._hook)
 
     def _hook(self, dbapi_conn, record, proxy) -> None:
         dbapi_conn.set_trace_callback(self._count)
@@ -44,7 +46,8 @@ class Counter:
 @pytest.fixture
 async def counted(server):
     db = server.hub.db
-    return Counter(db._sync_write), Counter(db._sync_read)
+    # Writes run on the writer thread's connection, or, for a small batch, on the event loop's (store/db.py).
+    return Counter(db._sync_write, db._inline_write), Counter(db._sync_read)
 
 
 async def test_statements_per_send_and_ack_in_a_direct_chat(server, counted):

@@ -1,6 +1,7 @@
 """The storage contract: every query behaves the same on SQLite and on PostgreSQL (both real)."""
 
 import asyncio
+import sqlite3
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -199,3 +200,33 @@ async def test_contacts_and_discovery_usage(db):
     assert await db.read(lambda c: aq.discovery_used(c, a, "2026-01-01")) == 7
     await db.write(lambda c: aq.add_discovery_use(c, a, "2026-01-02", 1))
     assert await db.read(lambda c: aq.discovery_used(c, a, "2026-01-01")) == 0  # old days are dropped
+
+
+async def test_a_write_lock_held_by_another_process_makes_only_the_writer_wait(database_url):
+    """Small batches commit on the event loop, which must never wait for SQLite's write lock: while another
+    process (an operator's command, say) holds it, the batch goes to the writer thread, which waits for it, and
+    commits once the lock is released. Reads go on meanwhile."""
+    if not database_url.startswith("sqlite"):
+        pytest.skip("SQLite's write lock")
+    await migrate.upgrade(database_url)
+    database = Database(database_url)
+    await database.start()
+    other = sqlite3.connect(database_url.removeprefix("sqlite:///"), isolation_level=None)
+    try:
+        a, b = await users(database, "+201001234567", "+201101234567")
+        other.execute("BEGIN IMMEDIATE")
+        pending = database.submit(lambda c: q.create_direct(c, "c1", a, b, 1.0), quick=True)
+        assert await database.read(lambda c: q.find_direct(c, a, b)) is None  # the event loop is free
+        await asyncio.sleep(0.2)
+        assert not pending.done()  # waiting for the lock, not failed
+        other.execute("COMMIT")
+        assert await asyncio.wait_for(pending, 10) == "c1"
+        assert database._inline_batches == 0  # it was committed by the writer thread
+        assert await database.read(lambda c: q.find_direct(c, a, b)) == "c1"
+        # With the lock free again, the next small batch commits on the event loop as before.
+        before = database._inline_batches
+        assert await database.submit(lambda c: q.append_message(c, "c1", a, f"d{a}", "m1", b"{}", 1.0), quick=True) == 1
+        assert database._inline_batches == before + 1
+    finally:
+        other.close()
+        await database.close()

@@ -157,7 +157,7 @@ class MessagingService:
             withhold,
         )
         done: asyncio.Future[SendResult] = asyncio.get_running_loop().create_future()
-        self._db.submit(op).add_done_callback(lambda f: self._announce(f, done))
+        self._db.submit(op, quick=True).add_done_callback(lambda f: self._announce(f, done))
         return done
 
     def _send_op(
@@ -440,7 +440,7 @@ class MessagingService:
                 else:
                     waiter.set_result(None)
 
-        self._db.submit(op).add_done_callback(announce)
+        self._db.submit(op, quick=True).add_done_callback(announce)
         return done
 
     async def typing(self, user_id: str, conversation_id: str, state: str) -> None:

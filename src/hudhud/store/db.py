@@ -16,6 +16,15 @@ Rule for write operations: an operation raises `ClientError` only before its fir
 fails, the batch is rolled back and each operation is retried in a transaction of its own, so one bad operation
 never takes the others down with it.
 
+On SQLite with the default durability, a small batch of quick operations (a send, an ack, a read: a few indexed
+statements each, submitted with `quick=True`) is committed on the event loop itself instead. At the rates people
+send, most batches hold one or two operations, and the hop to the writer thread and back (waking it, handing
+the GIL over for each statement, waking the event loop with the result) cost more CPU than the statements:
+measured with the W1 real benchmark (docs/performance.md), about 300 µs of server CPU per message. The event
+loop never waits for the write lock there (its connection has no busy timeout: if another process holds the
+lock, the batch goes to the writer thread, which waits), never fsyncs (durability "full" always uses the
+thread) and never checkpoints (the writer thread does, between batches).
+
 Reads on SQLite run on the event loop itself. They are short (indexed lookups, pages of at most 500 rows) and
 in WAL mode never wait for a lock, and a hop to a reader thread and back cost more than the read: measured on
 the idle-connections benchmark, connection set-up went from about 410 to about 550 a second without the reader
@@ -32,6 +41,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import QueuePool
 
@@ -42,6 +52,8 @@ log = logging.getLogger("hudhud.store")
 T = TypeVar("T")
 Op = Callable[[Connection], T]
 Outcome = tuple[bool, Any]  # (ok, result or ClientError)
+INLINE_MAX_OPS = 4  # a batch of at most this many quick operations may commit on the event loop
+CHECKPOINT_EVERY = 200  # batches committed on the event loop between two checkpoints by the writer thread
 
 
 def async_url(url: str) -> str:
@@ -54,7 +66,9 @@ def async_url(url: str) -> str:
     raise ValueError(f"unsupported database URL scheme: {u.drivername}")
 
 
-def _sqlite_engine(url: str, *, synchronous: str, immediate: bool, pool_size: int) -> Engine:
+def _sqlite_engine(
+    url: str, *, synchronous: str, immediate: bool, pool_size: int, busy_ms: int = 10000, autocheckpoint: bool = True
+) -> Engine:
     sync_url = make_url(url).set(drivername="sqlite+pysqlite")
     engine = create_engine(
         sync_url, poolclass=QueuePool, pool_size=pool_size, max_overflow=0, connect_args={"check_same_thread": False}
@@ -67,7 +81,9 @@ def _sqlite_engine(url: str, *, synchronous: str, immediate: bool, pool_size: in
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute(f"PRAGMA synchronous={synchronous}")
-        cur.execute("PRAGMA busy_timeout=10000")
+        cur.execute(f"PRAGMA busy_timeout={busy_ms}")
+        if not autocheckpoint:
+            cur.execute("PRAGMA wal_autocheckpoint=0")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.close()
 
@@ -90,15 +106,21 @@ class Database:
         self._sync_write: Engine | None = None
         self._sync_read: Engine | None = None
         self._async: AsyncEngine | None = None
+        self._inline_write: Engine | None = None  # for small batches of quick operations (see the module's doc)
+        self._inline_batches = 0  # committed on the event loop since the last checkpoint
         if self.dialect == "sqlite":
             sync = "FULL" if durability == "full" else "NORMAL"
             self._sync_write = _sqlite_engine(self.url, synchronous=sync, immediate=True, pool_size=1)
+            if durability == "normal":
+                self._inline_write = _sqlite_engine(
+                    self.url, synchronous=sync, immediate=True, pool_size=1, busy_ms=0, autocheckpoint=False
+                )
             self._sync_read = _sqlite_engine(self.url, synchronous=sync, immediate=False, pool_size=read_pool_size)
             self._write_thread = ThreadPoolExecutor(1, thread_name_prefix="hudhud-writer")
         else:
             # PostgreSQL's own durability setting (synchronous_commit) governs; it is on by default.
             self._async = create_async_engine(self.url, pool_size=read_pool_size + 4, max_overflow=4)
-        self._queue: asyncio.Queue[tuple[Op[Any], asyncio.Future[Any]] | None] = asyncio.Queue()
+        self._queue: asyncio.Queue[tuple[Op[Any], asyncio.Future[Any], bool] | None] = asyncio.Queue()
         self._writer: asyncio.Task[None] | None = None
         self.batches = 0
         self.ops = 0
@@ -118,6 +140,8 @@ class Database:
             self._write_thread.shutdown()
             self._sync_write.dispose()
             self._sync_read.dispose()
+            if self._inline_write is not None:
+                self._inline_write.dispose()
 
     # -- reads ------------------------------------------------------------------------------------------------
 
@@ -153,13 +177,14 @@ class Database:
             return result
         return await self.submit(fn)
 
-    def submit(self, fn: Op[T]) -> asyncio.Future[T]:
+    def submit(self, fn: Op[T], *, quick: bool = False) -> asyncio.Future[T]:
         """Queue `fn` for the next group commit now, without yielding. Operations run in the order they were
-        submitted, so a caller that submits in order gets its writes applied in that order."""
+        submitted, so a caller that submits in order gets its writes applied in that order. `quick`: `fn` runs
+        a few indexed statements at most, so a small batch of such operations may commit on the event loop."""
         if self._writer is None:
             raise RuntimeError("the writer is not running")
         fut: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait((fn, fut))
+        self._queue.put_nowait((fn, fut, quick))
         return fut
 
     async def _run(self) -> None:
@@ -176,12 +201,36 @@ class Database:
                     break
                 batch.append(item)
             await self._commit(batch)
+            if self._inline_batches >= CHECKPOINT_EVERY:
+                await self._checkpoint()
             if stop:
                 return
 
-    async def _commit(self, batch: list[tuple[Op[Any], asyncio.Future[Any]]]) -> None:
+    async def _checkpoint(self) -> None:
+        """Copy the WAL back into the database in the writer thread (the event loop's connection never does), as
+        SQLite's automatic checkpoint would have done in one of those commits. Passive: it waits for nobody."""
+        self._inline_batches = 0
+        engine = self._sync_write
+        assert engine is not None
+
+        def run() -> None:
+            # On the driver's connection: through SQLAlchemy it would run inside BEGIN IMMEDIATE, where SQLite
+            # refuses to checkpoint.
+            raw = engine.raw_connection()
+            try:
+                raw.driver_connection.execute("PRAGMA wal_checkpoint(PASSIVE)").close()  # type: ignore[union-attr]
+            finally:
+                raw.close()
+
         try:
-            outcomes = await self._execute([fn for fn, _ in batch])
+            await asyncio.get_running_loop().run_in_executor(self._write_thread, run)
+        except Exception:
+            log.exception("checkpoint failed")  # the WAL grows meanwhile; the next one tries again
+
+    async def _commit(self, batch: list[tuple[Op[Any], asyncio.Future[Any], bool]]) -> None:
+        try:
+            quick = len(batch) <= INLINE_MAX_OPS and all(q for _, _, q in batch)
+            outcomes = await self._execute([fn for fn, _, _ in batch], quick=quick)
         except Exception as exc:
             if len(batch) > 1:
                 log.warning("batch of %d failed (%s); retrying one by one", len(batch), exc)
@@ -194,7 +243,7 @@ class Database:
             return
         self.batches += 1
         self.ops += len(batch)
-        for (_, fut), (ok, value) in zip(batch, outcomes, strict=True):
+        for (_, fut, _), (ok, value) in zip(batch, outcomes, strict=True):
             if fut.done():
                 continue
             if ok:
@@ -202,8 +251,9 @@ class Database:
             else:
                 fut.set_exception(value)
 
-    async def _execute(self, ops: list[Op[Any]]) -> list[Outcome]:
-        """One transaction for all `ops`; raises (and rolls back) on anything but a ClientError."""
+    async def _execute(self, ops: list[Op[Any]], quick: bool = False) -> list[Outcome]:
+        """One transaction for all `ops`; raises (and rolls back) on anything but a ClientError. `quick`: a
+        small batch of quick operations, which may commit on the event loop (see the module's doc)."""
 
         def run_all(conn: Connection) -> list[Outcome]:
             outcomes: list[Outcome] = []
@@ -219,6 +269,18 @@ class Database:
         if self._async is not None:
             async with self._async.begin() as aconn:
                 return await aconn.run_sync(run_all)
+        inline = self._inline_write
+        if quick and inline is not None:
+            with inline.connect() as conn:
+                try:
+                    tx = conn.begin()  # BEGIN IMMEDIATE: the write lock now, or an error at once
+                except OperationalError:
+                    pass  # another process holds the write lock: the writer thread waits for it instead
+                else:
+                    with tx:
+                        outcomes = run_all(conn)
+                    self._inline_batches += 1
+                    return outcomes
         engine = self._sync_write
         assert engine is not None
 
