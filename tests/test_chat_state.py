@@ -1,11 +1,5 @@
 """Pinned, archived and muted chats (docs/protocol.md 3.13a), over the real server: every rule a user could break
-is broken here once, and my other devices learn each change.
-
-On SQLite only for now: on PostgreSQL these flows (a write, then at once a read on another connection, several
-servers one after another in one process) fail intermittently in code that is not this feature's — a device
-token written by `Database.write` not yet visible to the next `hello`, a pin not yet counted, a connection left
-"idle in transaction" after an asyncpg savepoint rollback holding locks that stall the writer. Reported with the
-branch; run `test_pin_archive_mute_round_trip…` and `test_at_most_three_pinned` with `database_url` to see it."""
+is broken here once, and my other devices learn each change. Runs on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -16,6 +10,13 @@ import pytest
 from hudhud.clock import ManualClock
 
 A, B, C = "+201001230001", "+201001230002", "+201001230003"
+
+
+@pytest.fixture
+async def server(server_factory: Any, database_url: str) -> Any:
+    """The real server, once on SQLite and once on PostgreSQL."""
+    async with server_factory(database_url=database_url) as s:
+        yield s
 
 
 async def chat_with(server: Any, token: str, to: str, text: str = "hi") -> str:
@@ -38,9 +39,9 @@ async def listed(server: Any, token: str) -> dict[str, dict[str, Any]]:
     return {c["conversation_id"]: c for c in r.json()["conversations"]}
 
 
-async def test_pin_archive_mute_round_trip_and_other_devices_get_the_frame(server_factory):
+async def test_pin_archive_mute_round_trip_and_other_devices_get_the_frame(server_factory, database_url):
     clock = ManualClock()
-    async with server_factory(clock=clock) as server:
+    async with server_factory(clock=clock, database_url=database_url) as server:
         a_id, _, a_tok = await server.make_user(A, "Amal")
         b_id, _, b_tok = await server.make_user(B, "Badr")
         conv = await chat_with(server, a_tok, b_id)
@@ -109,9 +110,9 @@ async def test_pin_archive_mute_round_trip_and_other_devices_get_the_frame(serve
         await other.no_frame("chat_state")
 
 
-async def test_a_mute_that_has_run_out_reads_as_not_muted(server_factory):
+async def test_a_mute_that_has_run_out_reads_as_not_muted(server_factory, database_url):
     clock = ManualClock()
-    async with server_factory(clock=clock) as server:
+    async with server_factory(clock=clock, database_url=database_url) as server:
         _, _, a_tok = await server.make_user(A)
         b_id, _, _ = await server.make_user(B)
         conv = await chat_with(server, a_tok, b_id)
@@ -121,8 +122,8 @@ async def test_a_mute_that_has_run_out_reads_as_not_muted(server_factory):
         assert (await listed(server, a_tok))[conv]["muted_until"] is None
 
 
-async def test_at_most_three_pinned(server_factory):
-    async with server_factory() as server:
+async def test_at_most_three_pinned(server_factory, database_url):
+    async with server_factory(database_url=database_url) as server:
         _, _, a_tok = await server.make_user(A)
         others = [(await server.make_user(f"+20100123100{i}"))[0] for i in range(5)]
         convs = [await chat_with(server, a_tok, o) for o in others]
@@ -141,8 +142,8 @@ async def test_at_most_three_pinned(server_factory):
         assert pinned == {convs[2], convs[3], convs[4]}
 
 
-async def test_only_a_member_has_a_state(server_factory):
-    async with server_factory() as server:
+async def test_only_a_member_has_a_state(server_factory, database_url):
+    async with server_factory(database_url=database_url) as server:
         _, _, a_tok = await server.make_user(A)
         b_id, _, _ = await server.make_user(B)
         _, _, c_tok = await server.make_user(C)

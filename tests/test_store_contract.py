@@ -230,3 +230,41 @@ async def test_a_write_lock_held_by_another_process_makes_only_the_writer_wait(d
     finally:
         other.close()
         await database.close()
+
+
+async def test_a_connection_left_in_a_transaction_is_never_reused(database_url):
+    """A task cancelled while its BEGIN is on the wire (a device's delivery feed when the device goes away) leaves
+    its asyncpg connection inside a transaction that asyncpg counts as its outermost and SQLAlchemy does not
+    know of, and the pool takes it back as it is. Made here directly. Every write acknowledged afterwards must
+    be committed (another pool reads it at once), and nothing may stay idle in transaction."""
+    from sqlalchemy import text
+
+    if not database_url.startswith("postgresql"):
+        pytest.skip("asyncpg's transactions; SQLite's pool has no such state")
+    await migrate.upgrade(database_url)
+    db = Database(database_url)
+    await db.start()
+    other = Database(database_url)
+    try:
+        assert db._async is not None
+        async with db._async.connect() as aconn:
+            raw = (await aconn.get_raw_connection()).driver_connection
+            assert raw is not None
+            await raw.transaction().start()  # what the cancelled BEGIN leaves behind
+        for i in range(12):  # more than the pool holds, so every pooled connection takes one
+            uid = f"u{i}"
+            await db.write(lambda c, uid=uid, i=i: aq.insert_user(c, uid, f"+2010{i:08d}", "", 1.0))
+            assert await other.read(lambda c, uid=uid: aq.get_user(c, uid)) is not None, uid
+            await db.write(lambda c, uid=uid: aq.update_user(c, uid, last_seen_at=2.0))
+        idle = await other.read(
+            lambda c: c.execute(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND state = 'idle in transaction' AND pid <> pg_backend_pid()"
+                )
+            ).scalar()
+        )
+        assert idle == 0
+    finally:
+        await other.close()
+        await db.close()

@@ -41,7 +41,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DisconnectionError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import QueuePool
 
@@ -98,6 +98,38 @@ def _sqlite_engine(
     return engine
 
 
+def _orphan_transaction(dbapi_conn: Any) -> bool:
+    """True if this asyncpg connection is inside a transaction that SQLAlchemy does not know about.
+
+    It happens when a task is cancelled while its BEGIN is on the wire (a device's delivery feed, say, when the
+    device goes away): asyncpg has recorded the transaction as its outermost one before sending BEGIN, and the
+    server has begun it, but SQLAlchemy's adapter keeps a transaction only once BEGIN has returned, so the
+    pool's rollback on return does nothing. On such a connection every later BEGIN becomes a SAVEPOINT and every
+    COMMIT a RELEASE SAVEPOINT: a write would be acknowledged without ever being committed (invisible to other
+    connections, lost at disconnect), and a rollback would leave it "idle in transaction" holding its locks."""
+    raw = dbapi_conn.driver_connection
+    return bool(raw.is_closed() or raw.is_in_transaction() or getattr(raw, "_top_xact", None) is not None)
+
+
+def _postgres_engine(url: str, *, pool_size: int) -> AsyncEngine:
+    engine = create_async_engine(url, pool_size=pool_size, max_overflow=4)
+
+    @event.listens_for(engine.sync_engine, "checkin")
+    def _on_checkin(dbapi_conn: Any, _record: Any) -> None:
+        # End such a transaction now (closing the socket makes the server roll it back), not at next checkout.
+        if dbapi_conn is not None and _orphan_transaction(dbapi_conn):
+            log.warning("closing a pooled PostgreSQL connection left inside a transaction")
+            dbapi_conn.driver_connection.terminate()
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _on_checkout(dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
+        # The pool discards the connection and hands out a fresh one: a read or write always starts clean.
+        if _orphan_transaction(dbapi_conn):
+            raise DisconnectionError("pooled connection is inside a transaction it did not begin")
+
+    return engine
+
+
 class Database:
     def __init__(self, url: str, *, durability: str = "normal", batch_max: int = 512, read_pool_size: int = 2) -> None:
         self.url = async_url(url)
@@ -119,7 +151,7 @@ class Database:
             self._write_thread = ThreadPoolExecutor(1, thread_name_prefix="hudhud-writer")
         else:
             # PostgreSQL's own durability setting (synchronous_commit) governs; it is on by default.
-            self._async = create_async_engine(self.url, pool_size=read_pool_size + 4, max_overflow=4)
+            self._async = _postgres_engine(self.url, pool_size=read_pool_size + 4)
         self._queue: asyncio.Queue[tuple[Op[Any], asyncio.Future[Any], bool] | None] = asyncio.Queue()
         self._writer: asyncio.Task[None] | None = None
         self.batches = 0
