@@ -12,9 +12,11 @@ batch runs in one go:
   made each message wait for a dozen event-loop turns and capped a node at about 200 messages a second;
 - on PostgreSQL, through the asyncpg driver with `run_sync`, so statements go straight to the socket.
 
-Rule for write operations: an operation raises `ClientError` only before its first write. If anything else
-fails, the batch is rolled back and each operation is retried in a transaction of its own, so one bad operation
-never takes the others down with it.
+Rule for write operations: an operation raises `ClientError` only before its first write, and never turns a
+database error into a `ClientError` (on PostgreSQL a failed statement aborts the whole transaction, and its
+COMMIT then rolls back without an error: the other operations of the batch would be acknowledged and lost). If
+anything else fails, the batch is rolled back and each operation is retried in a transaction of its own, so one
+bad operation never takes the others down with it.
 
 On SQLite with the default durability, a small batch of quick operations (a send, an ack, a read: a few indexed
 statements each, submitted with `quick=True`) is committed on the event loop itself instead. At the rates people
