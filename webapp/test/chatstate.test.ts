@@ -36,6 +36,13 @@ describe("chat state", () => {
     expect(compareRows({ pinnedAt: null, ts: 5 }, { pinnedAt: 1, ts: 1 })).toBeGreaterThan(0);
   });
 
+  it("keeps chats whose last messages share a second in one order, however they were loaded", () => {
+    const rows = ["c3", "c1", "c2"].map((id) => ({ id, pinnedAt: null, ts: 7 }));
+    const sorted = (list: typeof rows) => [...list].sort(compareRows).map((r) => r.id);
+    expect(sorted(rows)).toEqual(["c1", "c2", "c3"]);
+    expect(sorted([...rows].reverse())).toEqual(["c1", "c2", "c3"]);
+  });
+
   it("keeps archived chats out of the list and in the archive, with their count", () => {
     const { chats } = setup([info("c1", "u1"), info("c2", "u2", { archived: true })]);
     expect(chats.rows.value.map((r) => r.id)).toEqual(["c1"]);

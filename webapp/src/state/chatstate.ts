@@ -30,15 +30,21 @@ export function applyState(chat: Chat, s: StateFields): void {
 
 /** How the chat list orders: pinned first (most recently pinned on top), then by the newest message. */
 export function compareRows(
-  a: { pinnedAt: number | null; ts: number | null },
-  b: { pinnedAt: number | null; ts: number | null },
+  a: { id?: string; pinnedAt: number | null; ts: number | null },
+  b: { id?: string; pinnedAt: number | null; ts: number | null },
 ): number {
   if (a.pinnedAt !== null || b.pinnedAt !== null) {
     if (a.pinnedAt === null) return 1;
     if (b.pinnedAt === null) return -1;
     if (a.pinnedAt !== b.pinnedAt) return b.pinnedAt - a.pinnedAt;
   }
-  return (b.ts ?? 0) - (a.ts ?? 0);
+  const byTime = (b.ts ?? 0) - (a.ts ?? 0);
+  if (byTime !== 0) return byTime;
+  // Chats whose last messages share a second keep one order, whatever order the chats were loaded in (a refresh
+  // from the server rebuilds the map): rows do not swap places under the user's eyes.
+  const x = a.id ?? "";
+  const y = b.id ?? "";
+  return x < y ? -1 : x > y ? 1 : 0;
 }
 
 /** Change the chat's state on the server; the answer is applied at once (the frame that follows says the
