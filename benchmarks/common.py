@@ -172,3 +172,11 @@ def write_result(name: str, result: dict[str, Any]) -> Path:
     path = out / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}.json"
     path.write_text(json.dumps(result, indent=2))
     return path
+
+
+def pick(result: dict[str, Any], path: str) -> float:
+    """The number at a dotted path of a result dict, e.g. "latency_ms.p99"."""
+    value: Any = result
+    for part in path.split("."):
+        value = value[part]
+    return float(value)

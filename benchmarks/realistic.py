@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import workloads as w
-from benchmarks.common import machine, make_users, server_process, write_result
+from benchmarks.common import machine, make_users, pick, server_process, write_result
 
 
 async def one(
@@ -88,7 +88,7 @@ def line(tag: str, r: dict[str, Any]) -> str:
 
 def summary(tag: str, runs: list[dict[str, Any]]) -> str:
     def med(key: str) -> str:
-        values = [_pick(r, key) for r in runs]
+        values = [pick(r, key) for r in runs]
         return f"{statistics.median(values):.1f} ({min(values):.1f}–{max(values):.1f})"
 
     return (
@@ -96,13 +96,6 @@ def summary(tag: str, runs: list[dict[str, Any]]) -> str:
         f"p50 {med('latency_ms.p50')} ms, p99 {med('latency_ms.p99')} ms, delivered {med('per_second')}/s, "
         f"lost {sum(r['lost'] for r in runs)}, duplicated {sum(r['duplicated'] for r in runs)}"
     )
-
-
-def _pick(r: dict[str, Any], key: str) -> float:
-    value: Any = r
-    for part in key.split("."):
-        value = value[part]
-    return float(value)
 
 
 def main() -> None:

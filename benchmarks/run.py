@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import workloads as w
-from benchmarks.common import machine, make_users, proc_rss_kib, server_process, write_result
+from benchmarks.common import machine, make_users, pick, proc_rss_kib, server_process, write_result
 
 SWEEP = (0.1, 0.25, 0.5, 0.75, 0.9)
 REAL_SWEEP = (150, 300, 600)  # W1 real: offered msgs/s in all, 9 to 36 a minute per user with 500 pairs
@@ -136,13 +136,6 @@ HEADLINE = {
     "w1real": ("server_cpu_us_per_message", "server µs/msg, real clients"),
     "w1realsweep": ("cpu_us_per_message_at_top_rate", f"µs/msg at {REAL_SWEEP[-1]} msgs/s"),
 }
-
-
-def pick(result: dict[str, Any], path: str) -> float:
-    value: Any = result
-    for part in path.split("."):
-        value = value[part]
-    return float(value)
 
 
 def main() -> None:

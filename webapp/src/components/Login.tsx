@@ -1,5 +1,6 @@
 import { useState } from "preact/hooks";
 import { t } from "../i18n";
+import { Alert } from "./Alert";
 import type { AuthModel } from "../state/auth";
 import { problemText } from "./errors";
 import { LinkScreen } from "./Link";
@@ -14,11 +15,7 @@ export function Login({ auth }: { auth: AuthModel }) {
         </div>
         {auth.notice.value === "logged_out" && <p class="notice" role="status">{t("logout.done")}</p>}
         {step === "link" ? <LinkScreen auth={auth} /> : step === "code" ? <CodeForm auth={auth} /> : <PhoneForm auth={auth} />}
-        {auth.problem.value && (
-          <p class="problem" role="alert">
-            {problemText(auth.problem.value)}
-          </p>
-        )}
+        <Alert text={auth.problem.value && problemText(auth.problem.value)} />
       </div>
     </main>
   );

@@ -1,5 +1,6 @@
 import { useState } from "preact/hooks";
 import { t } from "../i18n";
+import { Alert } from "./Alert";
 import { problemOf, type Problem } from "../state/auth";
 import type { ChatStore } from "../state/chats";
 import { problemText } from "./errors";
@@ -34,11 +35,7 @@ export function NewChat({ store, onDone }: { store: ChatStore; onDone: (id: stri
         <input id="newchat-phone" type="tel" dir="ltr" required value={phone} onInput={(e) => setPhone(e.currentTarget.value)} />
         <label for="newchat-name">{t("newchat.name")}</label>
         <input id="newchat-name" dir="auto" value={name} onInput={(e) => setName(e.currentTarget.value)} />
-        {problem && (
-          <p class="problem" role="alert">
-            {problem}
-          </p>
-        )}
+        <Alert text={problem} />
         <div class="row">
           <button type="submit" class="primary" disabled={busy}>
             {t("newchat.start")}

@@ -4,7 +4,8 @@ import { useEffect, useRef, useState } from "preact/hooks";
 import { t } from "../../i18n";
 import type { Chat, ChatStore } from "../../state/chats";
 import type { GroupsModel } from "../../state/groups";
-import { Problem, useAction } from "./useAction";
+import { Alert } from "../Alert";
+import { useAction } from "./useAction";
 
 type Ask = "block" | "report" | "reportBlock" | "reportGroup" | "leave" | "leaveReport";
 
@@ -125,7 +126,7 @@ export function ChatMenu({ groups, chats, chat }: { groups: GroupsModel; chats: 
               )}
             </>
           )}
-          <Problem text={problem} />
+          <Alert text={problem} />
         </div>
       )}
     </div>

@@ -9,7 +9,8 @@ import { type GroupsModel, joinUrl } from "../../state/groups";
 import { Qr } from "../Qr";
 import { AddOutcome } from "./NewGroup";
 import { PeoplePicker } from "./PeoplePicker";
-import { Problem, useAction } from "./useAction";
+import { Alert } from "../Alert";
+import { useAction } from "./useAction";
 
 export function GroupInfo({ groups, chats, id, onClose }: { groups: GroupsModel; chats: ChatStore; id: string; onClose: () => void }) {
   const state = groups.viewOf(id).value;
@@ -89,7 +90,7 @@ function About({ groups, view }: { groups: GroupsModel; view: GroupView }) {
         </button>
       </div>
       {saved && <p role="status">{t("settings.saved")}</p>}
-      <Problem text={problem} />
+      <Alert text={problem} />
     </form>
   );
 }
@@ -129,7 +130,7 @@ function Settings({ groups, view, admin }: { groups: GroupsModel; view: GroupVie
         </label>
       ))}
       {!admin && <p class="hint">{t("info.settingsAdminsOnly")}</p>}
-      <Problem text={problem} />
+      <Alert text={problem} />
     </fieldset>
   );
 }
@@ -183,7 +184,7 @@ function Members({ groups, chats, view, admin }: { groups: GroupsModel; chats: C
           );
         })}
       </ul>
-      <Problem text={problem} />
+      <Alert text={problem} />
     </section>
   );
 }
@@ -211,7 +212,7 @@ function AddMembers({ groups, chats, view }: { groups: GroupsModel; chats: ChatS
         </button>
       </div>
       {outcome && <AddOutcome chats={chats} added={outcome.added} invited={outcome.invited} />}
-      <Problem text={problem} />
+      <Alert text={problem} />
     </section>
   );
 }
@@ -264,7 +265,7 @@ function Links({ groups, id }: { groups: GroupsModel; id: string }) {
             onRevoke={() => void run(() => groups.revokeLink(id, l.code))} />
         ))}
       </ul>
-      <Problem text={problem} />
+      <Alert text={problem} />
     </section>
   );
 }
@@ -331,7 +332,7 @@ function Requests({ groups, id }: { groups: GroupsModel; id: string }) {
           );
         })}
       </ul>
-      <Problem text={problem} />
+      <Alert text={problem} />
     </section>
   );
 }
@@ -368,7 +369,7 @@ export function Leave({ groups, id, onLeft }: { groups: GroupsModel; id: string;
           </div>
         </div>
       )}
-      <Problem text={problem} />
+      <Alert text={problem} />
     </section>
   );
 }

@@ -2,7 +2,8 @@
 // accept and decline; accepting opens the group.
 import { formatNumber, formatShortDate, t } from "../../i18n";
 import type { GroupsModel } from "../../state/groups";
-import { Problem, useAction } from "./useAction";
+import { Alert } from "../Alert";
+import { useAction } from "./useAction";
 
 export function GroupsBar({ groups, onNewGroup, onJoin }: { groups: GroupsModel; onNewGroup: () => void; onJoin: () => void }) {
   const invitations = groups.invitations.value;
@@ -56,7 +57,7 @@ export function GroupsBar({ groups, onNewGroup, onJoin }: { groups: GroupsModel;
               );
             })}
           </ul>
-          <Problem text={problem} />
+          <Alert text={problem} />
         </section>
       )}
     </div>

@@ -3,7 +3,8 @@
 import { useState } from "preact/hooks";
 import { t } from "../../i18n";
 import type { GroupsModel } from "../../state/groups";
-import { Problem, useAction } from "./useAction";
+import { Alert } from "../Alert";
+import { useAction } from "./useAction";
 
 export function JoinGroup({ groups, initial, onDone }: { groups: GroupsModel; initial: string; onDone: () => void }) {
   const [link, setLink] = useState(initial);
@@ -26,7 +27,7 @@ export function JoinGroup({ groups, initial, onDone }: { groups: GroupsModel; in
       >
         <label for="join-link">{t("join.label")}</label>
         <input id="join-link" dir="ltr" required value={link} onInput={(e) => setLink(e.currentTarget.value)} />
-        <Problem text={problem} />
+        <Alert text={problem} />
         {status && <p role="status">{status}</p>}
         <div class="row">
           <button type="submit" class="primary" disabled={busy}>

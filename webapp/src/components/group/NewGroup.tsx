@@ -5,7 +5,8 @@ import { locale, t } from "../../i18n";
 import type { ChatStore } from "../../state/chats";
 import type { CreateResult, GroupsModel } from "../../state/groups";
 import { PeoplePicker } from "./PeoplePicker";
-import { Problem, useAction } from "./useAction";
+import { Alert } from "../Alert";
+import { useAction } from "./useAction";
 
 export function NewGroup({ groups, chats, onDone }: { groups: GroupsModel; chats: ChatStore; onDone: (id: string | null) => void }) {
   const [subject, setSubject] = useState("");
@@ -41,7 +42,7 @@ export function NewGroup({ groups, chats, onDone }: { groups: GroupsModel; chats
         <label for="group-description">{t("group.description")}</label>
         <textarea id="group-description" dir="auto" maxLength={512} rows={2} value={description} onInput={(e) => setDescription(e.currentTarget.value)} />
         <PeoplePicker groups={groups} chats={chats} chosen={chosen} onChange={setChosen} />
-        <Problem text={problem} />
+        <Alert text={problem} />
         <div class="row">
           <button type="submit" class="primary" disabled={busy}>
             {t("group.create")}

@@ -4,7 +4,8 @@ import { useState } from "preact/hooks";
 import { t } from "../../i18n";
 import type { ChatStore } from "../../state/chats";
 import type { GroupsModel } from "../../state/groups";
-import { Problem, useAction } from "./useAction";
+import { Alert } from "../Alert";
+import { useAction } from "./useAction";
 
 export function PeoplePicker({
   groups,
@@ -65,7 +66,7 @@ export function PeoplePicker({
           </button>
         </div>
       </div>
-      <Problem text={problem} />
+      <Alert text={problem} />
     </fieldset>
   );
 }

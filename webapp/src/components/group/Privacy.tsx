@@ -4,7 +4,8 @@ import { useEffect } from "preact/hooks";
 import { t } from "../../i18n";
 import type { Audience, Me, PrivacyChange } from "../../net/api";
 import type { PrivacyModel } from "../../state/privacy";
-import { Problem, useAction } from "./useAction";
+import { Alert } from "../Alert";
+import { useAction } from "./useAction";
 
 type Choice = "everyone" | "contacts" | "nobody";
 const LABEL: Record<Choice, "privacy.everyone" | "privacy.contacts" | "privacy.nobody"> = {
@@ -64,7 +65,7 @@ export function PrivacySettings({ privacy }: { privacy: PrivacyModel }) {
         </label>
       )}
       {me && <p class="hint">{t("privacy.readReceiptsHint")}</p>}
-      <Problem text={problem} />
+      <Alert text={problem} />
     </section>
   );
 }
@@ -91,7 +92,7 @@ export function BlockedContacts({ privacy, blocked }: { privacy: PrivacyModel; b
           );
         })}
       </ul>
-      <Problem text={problem} />
+      <Alert text={problem} />
     </section>
   );
 }

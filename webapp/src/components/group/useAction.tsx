@@ -45,11 +45,3 @@ export function useAction(): {
   };
   return { busy, problem, setProblem, run };
 }
-
-export function Problem({ text }: { text: string | null }) {
-  return text ? (
-    <p class="problem" role="alert">
-      {text}
-    </p>
-  ) : null;
-}
