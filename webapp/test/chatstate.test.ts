@@ -27,6 +27,29 @@ function setup(infos: ConversationInfo[], answer?: (id: string, patch: Record<st
 }
 
 describe("chat state", () => {
+  it("a refresh asked before a change and answered after it does not undo the change", async () => {
+    let answer: (v: ConversationInfo[]) => void = () => undefined;
+    const stale = [info("c1", "u1"), info("c2", "u2")];
+    const api = {
+      conversations: () => new Promise<ConversationInfo[]>((resolve) => (answer = resolve)),
+      contacts: async () => [],
+      blocks: async () => [],
+    } as unknown as Api;
+    const chats = new ChatStore({ me, api, store: new MemoryStore(), now: () => 1_000_000_000 });
+    chats.hydrate(stale, stale.map((i, n) => ({ ...envelope(i.conversation_id, 1), ts: 100 + n })), [], []);
+    const refreshing = chats.refresh(); // asked now: the server's list says nothing is pinned
+    chats.chatState({ type: "chat_state", conversation_id: "c1", pinned: true, pinned_at: 500, archived: false, muted_until: null });
+    answer(stale.map((i) => ({ ...i, subject: "fresh" })));
+    await refreshing;
+    expect(chats.rows.value.map((r) => [r.id, r.pinnedAt])).toEqual([["c1", 500], ["c2", null]]);
+    expect(chats.chats.value.get("c1")!.info.value.subject).toBe("fresh"); // the rest of the answer is taken
+    // A refresh asked after the change takes the server's word again.
+    const again = chats.refresh();
+    answer(stale);
+    await again;
+    expect(chats.rows.value[0]!.pinnedAt).toBeNull();
+  });
+
   it("lists pinned chats first, most recently pinned on top, then by the newest message", () => {
     const { chats } = setup([
       info("c1", "u1"), info("c2", "u2", { pinned: true, pinned_at: 50 }), info("c3", "u3"),

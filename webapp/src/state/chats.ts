@@ -20,7 +20,7 @@ import type {
 } from "../net/protocol";
 import type { ConnStatus, SessionListener } from "../net/session";
 import { type MediaModel, summaryOf } from "./media";
-import { applyState, changeState, compareRows, isMuted } from "./chatstate";
+import { applyState, changeState, compareRows, isMuted, mergeInfo, stateClock } from "./chatstate";
 import { type ForwardResult, forwardMessage } from "./forward";
 import { loadOlder, loadUntil } from "./history";
 import { isModifier, isModifierContent, textOf, unreadCount } from "./projection";
@@ -61,6 +61,8 @@ export class Chat {
   readonly historyDone = signal(false);
   /** For a chat started by phone number that has no conversation id yet: the other user. */
   draftTo: string | null = null;
+  /** When the pinned/archived/muted state was last applied (chatstate.stateClock). */
+  stateChange = 0;
 
   constructor(readonly id: string, info: ConversationInfo) {
     this.info = signal(info);
@@ -203,6 +205,7 @@ export class ChatStore implements SessionListener {
 
   /** Conversations and contacts from REST (after each welcome, and when an unknown conversation shows up). */
   async refresh(): Promise<void> {
+    const askedAt = stateClock();
     const [infos, contacts, blocked] = await Promise.all([
       this.deps.api.conversations(),
       this.deps.api.contacts(),
@@ -217,7 +220,7 @@ export class ChatStore implements SessionListener {
         // is no row of the chat list: state/groups.ts shows the pending invitations instead.
         const chat = map.get(info.conversation_id);
         if (chat) {
-          chat.info.value = info;
+          chat.info.value = mergeInfo(chat, info, askedAt);
           const merged = { ...chat.receipts.value };
           for (const w of info.receipts) merged[w.user_id] = maxWatermark(merged[w.user_id], w);
           chat.receipts.value = merged;
@@ -595,7 +598,10 @@ export class ChatStore implements SessionListener {
 
   chatState(frame: ChatStateFrame): void {
     const chat = this.chats.value.get(frame.conversation_id);
-    if (!chat) return;
+    if (!chat) {
+      this.scheduleRefresh(); // a chat this device has not loaded yet: the server's list has its state
+      return;
+    }
     applyState(chat, frame);
     void this.persistInfos();
   }

@@ -23,9 +23,22 @@ export function muteUntil(choice: MuteChoice, nowMs: number): number | "always" 
   return Math.floor(nowMs / 1000) + hours * 3600;
 }
 
+// Every change applied here takes the next number: a REST refresh that was asked before a change and answers
+// after it (its list says the old state) must not undo the change (see mergeInfo).
+let changes = 0;
+export const stateClock = (): number => changes;
+
 export function applyState(chat: Chat, s: StateFields): void {
   const info = chat.info.peek();
   chat.info.value = { ...info, pinned: s.pinned, pinned_at: s.pinned_at, archived: s.archived, muted_until: s.muted_until };
+  chat.stateChange = ++changes;
+}
+
+/** The info a refresh read, asked when stateClock() was `askedAt`: a chat state changed since then is kept. */
+export function mergeInfo(chat: Chat, fresh: ConversationInfo, askedAt: number): ConversationInfo {
+  if (chat.stateChange <= askedAt) return fresh;
+  const now = chat.info.peek();
+  return { ...fresh, pinned: now.pinned, pinned_at: now.pinned_at, archived: now.archived, muted_until: now.muted_until };
 }
 
 /** How the chat list orders: pinned first (most recently pinned on top), then by the newest message. */
