@@ -80,3 +80,16 @@ def server_factory(tmp_path: Path) -> Callable[..., Any]:
         return running_server(tmp_path, **kwargs)
 
     return factory
+
+
+@pytest.fixture
+def redis_process(tmp_path: Path) -> Iterator[Any]:
+    """A redis-server of this test's own, which the test may stop and restart (tests/rediskit.py)."""
+    from tests.rediskit import RedisProcess
+
+    proc = RedisProcess(tmp_path)
+    proc.start()
+    try:
+        yield proc
+    finally:
+        proc.stop()

@@ -6,6 +6,9 @@ import logging
 from dataclasses import dataclass, field
 
 from hudhud.bus import Bus, make_bus
+from hudhud.bus.online import LocalOnline, OnlineRegistry, RedisOnline
+from hudhud.bus.ratelimit import SharedCounts
+from hudhud.bus.redis import RedisBus
 from hudhud.clock import Clock, SystemClock
 from hudhud.config import Settings
 from hudhud.gateways.sms import ConsoleSms, FileSms, SmsGateway, WebhookSms
@@ -56,17 +59,21 @@ class Hudhud:
         self.db = Database(
             settings.effective_database_url, durability=settings.durability, batch_max=settings.batch_max
         )
-        self.bus = bus or make_bus(settings.bus_url)
+        self.bus = bus or make_bus(settings.bus_url, poll_interval=settings.bus_poll_interval)
         self.sms = sms or self._make_sms(settings)
         self.accounts = AccountService(self.db, self.bus, self.sms, self.clock, settings)
         self.linking = LinkService(self.db, self.clock, settings)
         self.contacts = ContactService(self.db, self.clock, settings)
-        self.safety = SafetyService(self.db, self.bus, self.clock, settings)
+        shared = SharedCounts(self.bus.client) if isinstance(self.bus, RedisBus) else None
+        self.safety = SafetyService(self.db, self.bus, self.clock, settings, shared)
         self.messaging = MessagingService(self.db, self.bus, self.clock, settings, self.safety)
         self.chat_state = ChatStateService(self.db, self.bus, self.clock)
         self.groups = GroupService(self.db, self.bus, self.clock, settings)
         self.broadcasts = BroadcastService(self.db, self.clock)
-        self.presence = PresenceService(self.db, self.bus, self.clock)
+        online: OnlineRegistry = (
+            RedisOnline(self.bus.client, self.bus.origin) if isinstance(self.bus, RedisBus) else LocalOnline()
+        )
+        self.presence = PresenceService(self.db, self.bus, self.clock, online)
         self.media = MediaService(self.db, self.clock, settings, media_store or self._make_media_store(settings))
         self.deletion = AccountDeletion(self.db, self.bus, self.clock, self.groups, self.media)
         self.metrics = Metrics()
@@ -100,12 +107,15 @@ class Hudhud:
             await migrate.upgrade(self.settings.effective_database_url)
         await self.db.start()
         await self.bus.start()
+        await self.presence.online.start()
+        if self.safety.limiter.shared is not None:
+            await self.safety.limiter.shared.start()
         await self.media.start()
         self.ready = True
         log.info(
             "hudhud ready: database %s, bus %s, durability %s",
             self.db.dialect,
-            self.settings.bus_url,
+            self.settings.bus_url.rsplit("@", 1)[-1],
             self.settings.durability,
         )
 
@@ -113,6 +123,9 @@ class Hudhud:
         self.ready = False
         await self.accounts.flush_touches()
         await self.media.close()
+        await self.presence.online.close()
+        if self.safety.limiter.shared is not None:
+            await self.safety.limiter.shared.close()
         await self.bus.close()
         await self.db.close()
         await self.sms.close()

@@ -23,6 +23,8 @@ def _server_settings(args: argparse.Namespace) -> Settings:
         durability=getattr(args, "durability", None),
         log_level=getattr(args, "log_level", None),
         sms_backend=getattr(args, "sms_gateway", None),
+        bus_url=getattr(args, "bus_url", None),
+        workers=getattr(args, "workers", None),
     )
 
 
@@ -37,9 +39,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from hudhud.app import Hudhud
     from hudhud.web.edge import EdgeServer, uvicorn_options
     from hudhud.web.server import create_app
+    from hudhud.web.workers import listening_socket, resolve_workers, supervise, worker_index
 
     settings = _server_settings(args)
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    index = worker_index()
+    prefix = f"[worker {index}] " if index is not None else ""
+    logging.basicConfig(
+        level=settings.log_level.upper(), format=f"%(asctime)s %(levelname)s {prefix}%(name)s: %(message)s"
+    )
+    workers = resolve_workers(settings)
+    if workers > 1 and index is None:
+        argv = sys.argv[1:] if args.argv is None else args.argv
+        return supervise(settings, workers, argv)
     hub = Hudhud(settings)
     config = uvicorn.Config(
         create_app(hub),
@@ -53,15 +64,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
         backlog=4096,
         **uvicorn_options(hub),  # the HTTP edge: protocol classes, timeouts and connection caps (web/edge.py)
     )
+    # A worker shares the port with its siblings (SO_REUSEPORT); a single server binds it alone.
+    sock = listening_socket(settings.host, settings.port, 4096, reuse_port=index is not None)
     print(
-        f"hudhud {__version__} serving on http://{settings.host}:{settings.port} "
-        f"(database {settings.effective_database_url.split('@')[-1]})",
+        f"hudhud {__version__} {prefix}serving on http://{settings.host}:{settings.port} "
+        f"(database {settings.effective_database_url.split('@')[-1]}, bus {settings.bus_url.split('@')[-1]})",
         flush=True,
     )
     from hudhud import runtime
 
     runtime.tune()
-    EdgeServer(config).run()  # returns after a graceful shutdown (SIGTERM included): exit status 0
+    EdgeServer(config).run(sockets=[sock])  # returns after a graceful shutdown (SIGTERM included): exit status 0
     return 0
 
 
@@ -264,7 +277,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="how codes leave the server (env HUDHUD_SMS_BACKEND): console prints them, file appends JSON lines "
         "to HUDHUD_SMS_FILE (default DATA_DIR/sms-codes.jsonl), webhook POSTs them to HUDHUD_SMS_WEBHOOK_URL",
     )
-    serve.set_defaults(func=cmd_serve, sync=True)
+    serve.add_argument(
+        "--bus-url", help="memory:// (one process, the default) or redis://host:port/db (env HUDHUD_BUS_URL)"
+    )
+    serve.add_argument(
+        "--workers",
+        type=int,
+        help="worker processes on the port (env HUDHUD_WORKERS; default: one per core with PostgreSQL and Redis, "
+        "else 1); more than 1 needs PostgreSQL and Redis",
+    )
+    serve.set_defaults(func=cmd_serve, sync=True, argv=None)
 
     admin = sub.add_parser("admin", help="operator commands (run on the server machine)")
     admin_sub = admin.add_subparsers(dest="admin_command", required=True)
@@ -334,6 +356,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if getattr(args, "func", None) is cmd_serve:
+        args.argv = sys.argv[1:] if argv is None else argv  # a supervisor starts its workers with the same
     for name in ("profile", "server"):
         if getattr(args, name, None) is None and getattr(args, f"global_{name}", None) is not None:
             setattr(args, name, getattr(args, f"global_{name}"))

@@ -20,7 +20,12 @@ class Settings:
     # "normal": an acknowledged message survives a crash of the server process (SQLite WAL, synchronous=NORMAL).
     # "full": it also survives power loss (fsync before the acknowledgement; group commit keeps throughput).
     durability: str = "normal"
+    # memory:// (one process) or redis://host:port/db (several processes and nodes; docs/deploy.md).
     bus_url: str = "memory://"
+    # Seconds between looks in the store, while the Redis bus is unreachable, for messages whose notice was lost.
+    bus_poll_interval: float = 2.0
+    # Worker processes of `hudhud serve` on one port (0: one per core with PostgreSQL and Redis, else 1).
+    workers: int = 0
     log_level: str = "info"
 
     default_region: str = "EG"
@@ -148,6 +153,12 @@ class Settings:
             raise ValueError("sms_backend=webhook needs sms_webhook_url")
         if not self.effective_database_url.startswith(("sqlite:", "postgresql:", "postgres:")):
             raise ValueError("database_url must start with sqlite: or postgresql:")
+        if not self.bus_url.startswith(("memory:", "redis:", "rediss:", "unix:")):
+            raise ValueError("bus_url must be memory:// or redis://host:port/db")
+        if self.bus_poll_interval <= 0:
+            raise ValueError("bus_poll_interval is seconds above 0")
+        if self.workers < 0:
+            raise ValueError("workers is 0 (automatic) or more")
         if self.media_store_url and not self.media_store_url.startswith("s3://"):
             raise ValueError("media_store_url is empty (local files) or s3://bucket[/prefix]")
         if self.media_store_url and not self.media_s3_endpoint:

@@ -2,13 +2,14 @@ from __future__ import annotations
 
 import logging
 
-from hudhud.bus.base import Handler, Notice
+from hudhud.bus.base import GapListener, Handler, Notice
 
 log = logging.getLogger("hudhud.bus")
 
 
 class MemoryBus:
-    """In-process bus for a single node."""
+    """In-process bus for a single process: a notice reaches every subscriber before `publish` returns, and
+    none is ever lost, so it has no gaps to report."""
 
     def __init__(self) -> None:
         self._subs: dict[str, list[Handler]] = {}
@@ -45,3 +46,12 @@ class MemoryBus:
 
     def topic_count(self) -> int:
         return len(self._subs)
+
+    def watch_gaps(self, listener: GapListener) -> None:
+        return None
+
+    def unwatch_gaps(self, listener: GapListener) -> None:
+        return None
+
+    def status(self) -> str:
+        return "up"

@@ -55,6 +55,7 @@ class DeviceFeed:
         self._receipts_sent: dict[tuple[str, str], tuple[int, int | None]] = {}
         self._task: asyncio.Task[None] | None = None
         self._stopped = False
+        self._polling = False
         self.synced = False
 
     def start(self) -> None:
@@ -92,6 +93,25 @@ class DeviceFeed:
         else:
             self._receipts.add((conversation_id, user_id))
         self._kick()
+
+    def poll(self) -> None:
+        """The bus may have lost notices (docs/subsystems/delivery.md, "When the bus is down"): look in the store
+        for whatever this device has not been sent yet, as a notice would have announced it."""
+        if self._stopped or not self.synced or self._polling:
+            return
+        self._polling = True
+        asyncio.get_running_loop().create_task(self._poll())
+
+    async def _poll(self) -> None:
+        try:
+            ends = await self._db.read(lambda c: q.sync_starts(c, self.device_id, self.user_id))
+        except Exception as exc:
+            log.warning("delivery poll failed: %s", exc)
+            return
+        finally:
+            self._polling = False
+        for conv_id, (_start, end) in ends.items():
+            self.on_message(conv_id, end)
 
     def on_settings(self, read_receipts: bool) -> None:
         self.read_receipts = read_receipts

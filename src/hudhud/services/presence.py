@@ -1,7 +1,8 @@
 """Online status and last seen, with the privacy setting "who sees my last seen": everyone, my contacts, nobody.
 
-This node counts its own connections per user; the first connection makes the user online and the last one
-to close records last seen. Watchers learn of changes by bus notices on `presence:<user id>`.
+The online registry (bus/online.py) counts connections per user, across processes when the bus is Redis; the
+first connection on a process makes the user online and the last one to close there records last seen.
+Watchers learn of changes by bus notices on `presence:<user id>` and ask again.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from dataclasses import dataclass
 from sqlalchemy import Connection
 
 from hudhud.bus import Bus
+from hudhud.bus.online import LocalOnline, OnlineRegistry
 from hudhud.clock import Clock
 from hudhud.store import accounts as aq
 from hudhud.store import groups as gq
@@ -25,32 +27,27 @@ class PresenceView:
 
 
 class PresenceService:
-    def __init__(self, db: Database, bus: Bus, clock: Clock) -> None:
+    def __init__(self, db: Database, bus: Bus, clock: Clock, online: OnlineRegistry | None = None) -> None:
         self._db = db
         self._bus = bus
         self._clock = clock
-        self._local: dict[str, int] = {}
-
-    def is_online(self, user_id: str) -> bool:
-        return self._local.get(user_id, 0) > 0
+        self.online = online or LocalOnline()
 
     async def connected(self, user_id: str) -> None:
-        self._local[user_id] = self._local.get(user_id, 0) + 1
-        if self._local[user_id] == 1:
+        if await self.online.connected(user_id):
             await self._bus.publish(f"presence:{user_id}", {"t": "presence", "u": user_id})
 
     async def disconnected(self, user_id: str) -> None:
-        left = self._local.get(user_id, 0) - 1
-        if left > 0:
-            self._local[user_id] = left
+        if not await self.online.disconnected(user_id):
             return
-        self._local.pop(user_id, None)
         now = self._clock.now()
         await self._db.write(lambda c: aq.update_user(c, user_id, last_seen_at=now))
         await self._bus.publish(f"presence:{user_id}", {"t": "presence", "u": user_id})
 
     async def view(self, viewer_id: str, user_id: str) -> PresenceView:
         """What `viewer_id` may see of `user_id`'s presence."""
+
+        online = await self.online.is_online(user_id)
 
         def op(conn: Connection) -> PresenceView:
             users = aq.get_users(conn, [viewer_id, user_id])
@@ -65,7 +62,6 @@ class PresenceService:
                     return PresenceView(user_id, "hidden", None)
                 if setting == "contacts" and not aq.has_contact(conn, user_id, viewer.phone):
                     return PresenceView(user_id, "hidden", None)
-            online = self.is_online(user_id)
             return PresenceView(user_id, "online" if online else "offline", None if online else target.last_seen_at)
 
         return await self._db.read(op)

@@ -22,6 +22,7 @@ from sqlalchemy import Connection
 
 from hudhud import ids
 from hudhud.bus import Bus
+from hudhud.bus.ratelimit import SharedCounts
 from hudhud.clock import Clock
 from hudhud.config import Settings
 from hudhud.errors import ClientError, InvalidRequest, NotFound, NotMember, RateLimited
@@ -49,12 +50,13 @@ def is_throttled(user: User, now: float) -> bool:
 
 
 class RateLimiter:
-    """Messages per minute per account, as a token bucket on this node. (Several nodes will share it
-    through Redis with the scale-out work; until then the limit is per node.)"""
+    """Messages per minute per account: a token bucket on this process and, when processes share the Redis
+    bus, the account's count across all of them (bus/ratelimit.py)."""
 
-    def __init__(self, clock: Clock) -> None:
+    def __init__(self, clock: Clock, shared: SharedCounts | None = None) -> None:
         self._clock = clock
         self._buckets: dict[str, tuple[float, float]] = {}  # user -> (tokens, at)
+        self.shared = shared
 
     def take(self, user_id: str, per_minute: int, n: int = 1) -> None:
         if per_minute <= 0:
@@ -67,6 +69,11 @@ class RateLimiter:
             raise RateLimited(
                 f"too many messages; the limit is {per_minute} a minute", retry_after=(n - tokens) * 60.0 / per_minute
             )
+        if self.shared is not None:
+            wait = self.shared.over(user_id, n, per_minute)
+            if wait is not None:
+                self._buckets[user_id] = (tokens, now)
+                raise RateLimited(f"too many messages; the limit is {per_minute} a minute", retry_after=wait)
         self._buckets[user_id] = (tokens - n, now)
         if len(self._buckets) > 100_000:  # forget the idle
             self._buckets = {k: v for k, v in self._buckets.items() if now - v[1] < 60}
@@ -85,12 +92,14 @@ class ReportView:
 
 
 class SafetyService:
-    def __init__(self, db: Database, bus: Bus, clock: Clock, settings: Settings) -> None:
+    def __init__(
+        self, db: Database, bus: Bus, clock: Clock, settings: Settings, shared: SharedCounts | None = None
+    ) -> None:
         self._db = db
         self._bus = bus
         self._clock = clock
         self._s = settings
-        self.limiter = RateLimiter(clock)
+        self.limiter = RateLimiter(clock, shared)
 
     # -- blocking ---------------------------------------------------------------------------------------------
 

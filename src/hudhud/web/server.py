@@ -86,7 +86,15 @@ def create_app(hub: Hudhud, *, manage_lifecycle: bool = True) -> FastAPI:
         """The process is up."""
         return {"status": "ok", "version": __version__}
 
-    not_ready = {"type": "object", "properties": {"status": {"type": "string"}, "detail": {"type": "string"}}}
+    not_ready = {
+        "type": "object",
+        "properties": {
+            "status": {"type": "string"},
+            "detail": {"type": "string"},
+            "database": {"type": "string"},
+            "bus": {"type": "string"},
+        },
+    }
     ready_503 = {
         "description": 'Not ready (`{"status": "starting"}` or `"database unavailable"`), or the connection limit',
         "content": {"application/json": {"schema": {"anyOf": [not_ready, ERROR_SCHEMA]}}},
@@ -94,14 +102,20 @@ def create_app(hub: Hudhud, *, manage_lifecycle: bool = True) -> FastAPI:
 
     @app.get("/readyz", tags=["operations"], responses={503: ready_503})
     async def readyz() -> JSONResponse:
-        """The node can serve: started, and its database answers."""
+        """The node can serve: started, and its database answers. Each dependency is named with "up" or what is
+        wrong. A bus that is down leaves the node ready ("degraded"): messages still reach devices, by polling
+        the store, and taking every node out of a load balancer because Redis is down would stop everything."""
         if not hub.ready:
             return JSONResponse({"status": "starting"}, status_code=503)
+        bus = hub.bus.status()
         try:
             await hub.db.ping()
         except Exception as exc:
-            return JSONResponse({"status": "database unavailable", "detail": str(exc)[:200]}, status_code=503)
-        return JSONResponse({"status": "ready"})
+            detail = str(exc)[:200]
+            return JSONResponse(
+                {"status": "database unavailable", "detail": detail, "database": detail, "bus": bus}, status_code=503
+            )
+        return JSONResponse({"status": "ready" if bus == "up" else "degraded", "database": "up", "bus": bus})
 
     @app.get("/metrics", tags=["operations"], response_class=PlainTextResponse)
     async def metrics() -> str:

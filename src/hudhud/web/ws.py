@@ -34,6 +34,7 @@ import asyncio
 import collections
 import contextlib
 import logging
+import random
 from collections.abc import Coroutine
 from functools import partial
 from typing import Any, cast
@@ -653,6 +654,7 @@ class Connection:
         self.feed = DeviceFeed(self.hub.db, self.hub.messaging, p.user_id, p.device_id, self.send, self._feed_failed)
         # Subscribe before the feed reads the store, so nothing committed meanwhile is missed.
         await self.hub.bus.subscribe(f"user:{p.user_id}", self._on_user_notice)
+        self.hub.bus.watch_gaps(self._on_bus_gap)
         self.push(sf.welcome(PROTOCOL_VERSION, p.user_id, p.device_id, self.hub.clock.now()))
         self.feed.start()
         await self.hub.presence.connected(p.user_id)
@@ -684,6 +686,7 @@ class Connection:
             task.cancel()
         p = self.principal
         if p is not None:
+            self.hub.bus.unwatch_gaps(self._on_bus_gap)
             await self.hub.bus.unsubscribe(f"user:{p.user_id}", self._on_user_notice)
             for user_id in self.watching:
                 await self.hub.bus.unsubscribe(f"presence:{user_id}", self._on_presence_notice)
@@ -719,6 +722,13 @@ class Connection:
         elif kind == "suspended":
             self.push(sf.error("account_suspended", "this account is suspended"))
             self.close_soon(CLOSE_UNAUTHORIZED, "account_suspended")
+
+    def _on_bus_gap(self) -> None:
+        """Notices may have been lost: the feed looks in the store, at a random moment within the poll interval
+        so that a node's devices do not all read at once."""
+        feed = self.feed
+        if feed is not None and not self.gone:
+            self.loop.call_later(random.uniform(0, self.hub.settings.bus_poll_interval / 2), feed.poll)
 
     def _on_presence_notice(self, notice: Notice) -> None:
         p = self.principal
