@@ -27,6 +27,7 @@ from hudhud.services.presence import PresenceService
 from hudhud.services.safety import SafetyService
 from hudhud.store import migrate
 from hudhud.store.db import Database
+from hudhud.web.admission import Admission
 
 log = logging.getLogger("hudhud")
 
@@ -77,6 +78,7 @@ class Hudhud:
         self.media = MediaService(self.db, self.clock, settings, media_store or self._make_media_store(settings))
         self.deletion = AccountDeletion(self.db, self.bus, self.clock, self.groups, self.media)
         self.metrics = Metrics()
+        self.admission = Admission(settings.hello_rate, settings.hello_burst)
         self.ready = False
 
     @staticmethod

@@ -24,6 +24,9 @@ class Settings:
     bus_url: str = "memory://"
     # Seconds between looks in the store, while the Redis bus is unreachable, for messages whose notice was lost.
     bus_poll_interval: float = 2.0
+    # Sessions (hello) a process starts per second, with room for a burst (web/admission.py); 0: no limit.
+    hello_rate: float = 1000.0
+    hello_burst: int = 2000
     # Worker processes of `hudhud serve` on one port (0: one per core with PostgreSQL and Redis, else 1).
     workers: int = 0
     log_level: str = "info"

@@ -162,6 +162,20 @@ describe("Session (protocol 6.5)", () => {
     expect(t.sockets).toHaveLength(3);
   });
 
+  it("waits at least the server's retry_after when it is busy at hello (1013), then backs off as usual", () => {
+    const t = setup();
+    t.session.start();
+    t.last().frame({ type: "error", code: "unavailable", message: "busy", ref: null, retry_after: 7 });
+    t.last().drop(1013);
+    expect(t.listener.statuses.at(-1)!.retryAt).toBe(t.timers.now() + 7000);
+    t.timers.advance(6999);
+    expect(t.sockets).toHaveLength(1);
+    t.timers.advance(1);
+    expect(t.sockets).toHaveLength(2);
+    t.last().drop(1006); // the hint was for that one time only
+    expect(t.listener.statuses.at(-1)!.retryAt).toBe(t.timers.now() + 1000);
+  });
+
   it("stops and forgets the token on 4401 device_revoked, and does not retry on 4400", () => {
     const t = setup();
     t.session.start();

@@ -45,12 +45,13 @@ DEAD_AFTER = 10.0  # ... and with no answer at all for this long it is taken as 
 RETRY_MAX = 2.0  # longest wait between reconnection attempts
 
 
-def redis_client(url: str, **kwargs: Any) -> aioredis.Redis:
-    """A client that reports a broken connection at once instead of retrying behind our back (the bus must know
-    when notices may have been lost)."""
+def redis_client(url: str, retries: int = 0, **kwargs: Any) -> aioredis.Redis:
+    """A client that reports a broken connection instead of retrying behind our back (the subscriber must know
+    when notices may have been lost), or, for commands, retries `retries` times on a fresh connection (a pooled
+    connection to a Redis that restarted fails on first use)."""
     return aioredis.Redis.from_url(
         url,
-        retry=Retry(NoBackoff(), 0),
+        retry=Retry(NoBackoff(), retries),
         socket_connect_timeout=2.0,
         socket_keepalive=True,
         health_check_interval=0,
@@ -62,7 +63,8 @@ class RedisBus:
     def __init__(self, url: str, *, poll_interval: float = 2.0) -> None:
         self.url = url
         self.poll_interval = poll_interval
-        self.client = redis_client(url, socket_timeout=5.0)
+        self.client = redis_client(url, retries=1, socket_timeout=5.0)  # publishing and short-lived state
+        self._subscriber = redis_client(url)
         self.origin = os.urandom(8).hex()  # this process, among all that share the Redis
         self._origin = self.origin.encode() + b"|"
         self._subs: dict[str, list[Handler]] = {}
@@ -105,6 +107,7 @@ class RedisBus:
                     await task
         await self._drop_pubsub()
         await self.client.aclose()
+        await self._subscriber.aclose()
         self._subs.clear()
 
     @property
@@ -144,15 +147,20 @@ class RedisBus:
                 if not self._up:
                     self.dropped += len(batch)
                     continue
-                try:
-                    async with self.client.pipeline(transaction=False) as pipe:
-                        for topic, data in batch:
-                            pipe.publish(topic, data)
-                        await pipe.execute()
-                    self.published += len(batch)
-                except (RedisError, OSError) as exc:
-                    self.dropped += len(batch)
-                    log.warning("Redis bus: %d notices not published (%s); listeners poll the store", len(batch), exc)
+                for attempt in (1, 2):
+                    # A pooled connection to a Redis that restarted fails on first use; the second try takes a
+                    # fresh one. (A notice sent twice is harmless: every listener is idempotent.)
+                    try:
+                        async with self.client.pipeline(transaction=False) as pipe:
+                            for topic, data in batch:
+                                pipe.publish(topic, data)
+                            await pipe.execute()
+                        self.published += len(batch)
+                        break
+                    except (RedisError, OSError) as exc:
+                        if attempt == 2:
+                            self.dropped += len(batch)
+                            log.warning("Redis bus: %d notices not published (%s)", len(batch), exc)
         finally:
             self._flushing = False
 
@@ -279,7 +287,7 @@ class RedisBus:
                 delay = 0.1
 
     async def _connect_and_read(self, connected: asyncio.Future[None]) -> None:
-        pubsub = self.client.pubsub()
+        pubsub = self._subscriber.pubsub()
         self._pubsub = pubsub
         await pubsub.ping()  # connects
         last_heard = time.monotonic()

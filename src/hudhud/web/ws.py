@@ -85,6 +85,7 @@ MAX_FORWARD_ID = 60  # room for "#<target index>" in each copy's id
 MAX_BROADCAST_ID = 30  # room for "#<user id>"
 CLOSE_GOING_AWAY = 1001
 CLOSE_RESTART = 1012
+CLOSE_TRY_AGAIN_LATER = 1013
 
 
 def socket_class(hub: Hudhud) -> type[Socket]:
@@ -355,6 +356,7 @@ class Connection:
         self.loop = socket.loop
         self.state = ConnectionState()
         self.principal: Principal | None = None
+        self.token = ""  # kept to check the device again when revocation notices may have been lost
         self.feed: DeviceFeed | None = None
         self.gone = False
         self.closing = False
@@ -638,6 +640,12 @@ class Connection:
         if frame.v != PROTOCOL_VERSION:
             self.state.close()
             raise ProtocolError("unsupported_version", f"this server speaks protocol version {PROTOCOL_VERSION}", ref)
+        wait = self.hub.admission.admit()
+        if wait is not None:
+            # The process is taking sessions as fast as it can (web/admission.py): come back later.
+            self.push(sf.error("unavailable", "the server is busy; try again later", ref, wait))
+            self.close_soon(CLOSE_TRY_AGAIN_LATER, "try again later")
+            return
         try:
             p = await self.hub.accounts.authenticate(frame.token)
         except ClientError as exc:
@@ -650,6 +658,7 @@ class Connection:
             self.hello_timer.cancel()
             self.hello_timer = None
         self.principal = p
+        self.token = frame.token
         self.state.authenticated()
         self.feed = DeviceFeed(self.hub.db, self.hub.messaging, p.user_id, p.device_id, self.send, self._feed_failed)
         # Subscribe before the feed reads the store, so nothing committed meanwhile is missed.
@@ -724,11 +733,26 @@ class Connection:
             self.close_soon(CLOSE_UNAUTHORIZED, "account_suspended")
 
     def _on_bus_gap(self) -> None:
-        """Notices may have been lost: the feed looks in the store, at a random moment within the poll interval
-        so that a node's devices do not all read at once."""
-        feed = self.feed
-        if feed is not None and not self.gone:
-            self.loop.call_later(random.uniform(0, self.hub.settings.bus_poll_interval / 2), feed.poll)
+        """Notices may have been lost: the feed looks in the store, and the device is checked again (a lost
+        `revoked` or `suspended` notice must not leave a logged-out device connected), at a random moment within
+        the poll interval so that a node's devices do not all read at once."""
+        if self.feed is not None and not self.gone:
+            self.loop.call_later(random.uniform(0, self.hub.settings.bus_poll_interval / 2), self._after_gap)
+
+    def _after_gap(self) -> None:
+        if self.feed is not None and not self.gone:
+            self.feed.poll()
+            self.spawn(self._check_device())
+
+    async def _check_device(self) -> None:
+        try:
+            await self.hub.accounts.authenticate(self.token)
+        except ClientError as exc:
+            if exc.code in ("device_revoked", "account_suspended", "unauthorized"):
+                self.push(sf.error(exc.code, exc.message))
+                self.close_soon(CLOSE_UNAUTHORIZED, exc.code)
+        except Exception as exc:  # the database is down too: the next gap checks again
+            log.debug("device check after a bus gap failed: %s", exc)
 
     def _on_presence_notice(self, notice: Notice) -> None:
         p = self.principal

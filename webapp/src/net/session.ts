@@ -110,6 +110,8 @@ export class Session {
   private stopped = false;
   private retryTimer: unknown = null;
   private helloTimer: unknown = null;
+  /** The server's `retry_after` on an error without `ref` (busy at hello, protocol 4.3): wait at least that. */
+  private notBeforeMs = 0;
   private pingTimer: unknown = null;
   private pongTimer: unknown = null;
   private userId = "";
@@ -258,6 +260,8 @@ export class Session {
   }
 
   private scheduleReconnect(delay = this.backoff.next()): void {
+    delay = Math.max(delay, this.notBeforeMs);
+    this.notBeforeMs = 0;
     const retryAt = this.timers.now() + delay;
     this.listener.status({ state: "offline", retryAt, stopReason: null });
     this.retryTimer = this.timers.setTimeout(() => {
@@ -335,6 +339,7 @@ export class Session {
         this.keepalive();
         return;
       case "error":
+        if (frame.ref == null && typeof frame.retry_after === "number") this.notBeforeMs = frame.retry_after * 1000;
         this.error(frame.code, frame.ref);
         return;
     }
