@@ -64,7 +64,6 @@ class Exporter:
         def counter(name: str, doc: str, source: Callable[[], float]) -> None:
             self._counters.append((Counter(name, doc, registry=r), source, [0.0]))
 
-        recent = hub.messaging.recent
         counter("hudhud_connections_total", "WebSocket connections opened.", lambda: m.connections_total)
         counter("hudhud_frames_in_total", "WebSocket frames received and handled.", lambda: m.frames_in)
         counter("hudhud_frames_out_total", "WebSocket frames queued for sending.", lambda: m.frames_out)
@@ -74,15 +73,16 @@ class Exporter:
         counter("hudhud_messages_delivered_total", "Deliver frames queued on a socket.", lambda: m.messages_delivered)
         counter("hudhud_commit_batches_total", "Group commits.", lambda: db.batches)
         counter("hudhud_commit_ops_total", "Write operations in the group commits.", lambda: db.ops)
+        msg = hub.messaging
         counter(
             "hudhud_recent_hits_total",
             "Woken feeds served from the memory of recently committed messages.",
-            lambda: recent.hits if recent else 0,
+            lambda: msg.recent.hits if msg.recent else 0,
         )
         counter(
             "hudhud_recent_misses_total",
             "Woken feeds that had to read the database.",
-            lambda: recent.misses if recent else 0,
+            lambda: msg.recent.misses if msg.recent else 0,
         )
         counter(
             "hudhud_discovery_units_total", "Contact discovery units spent.", lambda: hub.contacts.discovery_units_total
