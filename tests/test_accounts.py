@@ -239,4 +239,4 @@ async def test_health_and_openapi(server):
         spec = (await c.get("/openapi.json")).json()
         assert "/v1/auth/code" in spec["paths"] and "/v1/conversations/{conversation_id}/messages" in spec["paths"]
         metrics = (await c.get("/metrics")).text
-        assert "hudhud_connections 0" in metrics
+        assert "hudhud_connections_open 0.0" in metrics

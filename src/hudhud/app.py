@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
 
 from hudhud.bus import Bus, make_bus
 from hudhud.bus.online import LocalOnline, OnlineRegistry, RedisOnline
@@ -14,6 +13,7 @@ from hudhud.config import Settings
 from hudhud.gateways.sms import ConsoleSms, FileSms, SmsGateway, WebhookSms
 from hudhud.media.s3 import S3MediaStore
 from hudhud.media.store import LocalMediaStore, MediaStore
+from hudhud.metrics import Metrics
 from hudhud.services.accounts import AccountService
 from hudhud.services.broadcasts import BroadcastService
 from hudhud.services.chatstate import ChatStateService
@@ -32,15 +32,7 @@ from hudhud.web.admission import Admission
 log = logging.getLogger("hudhud")
 
 
-@dataclass
-class Metrics:
-    connections: int = 0
-    connections_total: int = 0
-    frames_in: int = 0
-    frames_out: int = 0
-    messages_sent: int = 0
-    client_errors: int = 0
-    extra: dict[str, int] = field(default_factory=dict)
+__all__ = ["Hudhud", "Metrics"]
 
 
 class Hudhud:
@@ -77,8 +69,10 @@ class Hudhud:
         self.presence = PresenceService(self.db, self.bus, self.clock, online)
         self.media = MediaService(self.db, self.clock, settings, media_store or self._make_media_store(settings))
         self.deletion = AccountDeletion(self.db, self.bus, self.clock, self.groups, self.media)
-        self.metrics = Metrics()
+        self.metrics = Metrics(now=self.clock.now)
         self.admission = Admission(settings.hello_rate, settings.hello_burst)
+        if isinstance(self.bus, RedisBus):
+            self.bus.on_received = self.metrics.notice_received
         self.ready = False
 
     @staticmethod

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import logging
 import sys
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ def _server_settings(args: argparse.Namespace) -> Settings:
         database_url=getattr(args, "database_url", None),
         durability=getattr(args, "durability", None),
         log_level=getattr(args, "log_level", None),
+        log_format=getattr(args, "log_format", None),
         sms_backend=getattr(args, "sms_gateway", None),
         bus_url=getattr(args, "bus_url", None),
         workers=getattr(args, "workers", None),
@@ -36,6 +36,7 @@ def _add_server_flags(p: argparse.ArgumentParser) -> None:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from hudhud import logs
     from hudhud.app import Hudhud
     from hudhud.web.edge import EdgeServer, uvicorn_options
     from hudhud.web.server import create_app
@@ -44,9 +45,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = _server_settings(args)
     index = worker_index()
     prefix = f"[worker {index}] " if index is not None else ""
-    logging.basicConfig(
-        level=settings.log_level.upper(), format=f"%(asctime)s %(levelname)s {prefix}%(name)s: %(message)s"
-    )
+    log_config = logs.configure(settings.log_level, settings.log_format)
     workers = resolve_workers(settings)
     if workers > 1 and index is None:
         argv = sys.argv[1:] if args.argv is None else args.argv
@@ -60,6 +59,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         ws_ping_timeout=30,
         loop="uvloop" if sys.platform != "win32" else "asyncio",
         log_level=settings.log_level,
+        log_config=log_config,
         timeout_graceful_shutdown=10,
         backlog=4096,
         **uvicorn_options(hub),  # the HTTP edge: protocol classes, timeouts and connection caps (web/edge.py)
@@ -271,6 +271,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="normal: acknowledged messages survive a crash of the server; full: also power loss",
     )
     serve.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    serve.add_argument(
+        "--log-format",
+        choices=["text", "json"],
+        help="text for a terminal (default), json for production: one JSON object a line (env HUDHUD_LOG_FORMAT)",
+    )
     serve.add_argument(
         "--sms-gateway",
         choices=["console", "file", "webhook"],

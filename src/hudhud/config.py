@@ -30,6 +30,8 @@ class Settings:
     # Worker processes of `hudhud serve` on one port (0: one per core with PostgreSQL and Redis, else 1).
     workers: int = 0
     log_level: str = "info"
+    # text: for a terminal; json: one JSON object a line, with connection and request ids (production).
+    log_format: str = "text"
 
     default_region: str = "EG"
     # console: codes printed on standard output; file: appended as JSON lines to sms_file (default
@@ -150,6 +152,8 @@ class Settings:
             raise ValueError("the http_*_timeout settings are seconds above 0")
         if self.max_connections < 0 or self.max_connections_per_address < 0:
             raise ValueError("max_connections and max_connections_per_address are 0 (see docs) or more")
+        if self.log_format not in ("text", "json"):
+            raise ValueError("log_format must be 'text' or 'json'")
         if self.sms_backend not in ("console", "webhook", "file"):
             raise ValueError("sms_backend must be 'console', 'file' or 'webhook'")
         if self.sms_backend == "webhook" and not self.sms_webhook_url:

@@ -278,8 +278,8 @@ async def test_operators_hear_of_a_discovery_spike(server_factory, caplog):
                 await acct.call("POST", "/v1/contacts", json={"contacts": [{"phone": n} for n in numbers]})
             ).status_code == 200
         metrics = (await accounts[0].call("GET", "/metrics")).text
-        assert "hudhud_discovery_units_total 80" in metrics
-        assert "hudhud_discovery_alarms_total 1" in metrics
+        assert "hudhud_discovery_units_total 80.0" in metrics
+        assert "hudhud_discovery_alarms_total 1.0" in metrics
         assert any("discovery spike" in r.getMessage() for r in caplog.records)
 
 

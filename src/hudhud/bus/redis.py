@@ -27,6 +27,7 @@ import contextlib
 import logging
 import os
 import time
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -81,6 +82,7 @@ class RedisBus:
         self._closed = False
         self.published = 0
         self.received = 0
+        self.on_received: Callable[[float], None] | None = None  # with each notice's publication time
         self.dropped = 0  # notices not published because Redis was down
         self.gaps = 0
 
@@ -130,7 +132,8 @@ class RedisBus:
                 log.exception("bus handler failed for %s", topic)
         if self._closed:
             return
-        self._queue.append((topic, self._origin + orjson.dumps(notice)))
+        # origin|publication time|notice: the time gives the receivers their bus lag (metrics).
+        self._queue.append((topic, b"%s%.6f|%s" % (self._origin, time.time(), orjson.dumps(notice))))
         if not self._flushing:
             self._flushing = True
             asyncio.get_running_loop().call_soon(self._start_flush)
@@ -352,10 +355,13 @@ class RedisBus:
         if not handlers:
             return
         try:
-            notice = orjson.loads(data[data.index(b"|") + 1 :])
+            _, at, body = data.split(b"|", 2)
+            notice = orjson.loads(body)
         except (ValueError, orjson.JSONDecodeError):
             log.warning("Redis bus: unreadable notice on %s", topic)
             return
+        if self.on_received is not None:
+            self.on_received(float(at))
         for handler in list(handlers):
             try:
                 handler(notice)

@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable
 
 from sqlalchemy import Connection
 
+from hudhud.metrics import Metrics
 from hudhud.protocol import server_frames as sf
 from hudhud.services.messaging import MessagingService, ReceiptView
 from hudhud.store import messages as q
@@ -40,8 +41,10 @@ class DeviceFeed:
         device_id: str,
         send: Send,
         on_failure: Callable[[], None],
+        metrics: Metrics | None = None,
     ) -> None:
         self._db = db
+        self._metrics = metrics or Metrics()  # deliver frames and their latency
         self._send = send
         self._on_failure = on_failure
         self._messaging = messaging
@@ -175,12 +178,13 @@ class DeviceFeed:
             recent = self._messaging.recent
             cached = recent.after(conv_id, after, until, self.user_id) if recent is not None else None
             if cached is None:
-                await self._drain(conv_id, after, send)
+                await self._drain(conv_id, after, send, live=True)
                 return
             found, through = cached
             for r in found:
                 if r.message.sender_device_id != self.device_id:
                     await send(r.frame_for(self.user_id))
+                    self._metrics.delivered(r.message.created_at, True)
             self._sent[conv_id] = max(through, self._sent.get(conv_id, 0))
             return
 
@@ -189,11 +193,12 @@ class DeviceFeed:
 
         start, end = await self._db.read(window)
         if end > start:
-            await self._drain(conv_id, start, send)
+            await self._drain(conv_id, start, send, live=True)
 
-    async def _drain(self, conv_id: str, after: int, send: Send) -> None:
+    async def _drain(self, conv_id: str, after: int, send: Send, live: bool = False) -> None:
         """Send what this user may see after `after`; the query itself applies the membership window, so a
-        member who was removed gets nothing past their removal, whatever notices are still in flight."""
+        member who was removed gets nothing past their removal, whatever notices are still in flight. `live`:
+        woken by a notice after the catch-up (the messages' delivery latency is counted)."""
         after = max(after, self._sent.get(conv_id, 0))
         while True:
             page, more = await self._db.read(
@@ -203,6 +208,7 @@ class DeviceFeed:
                 if m.sender_device_id != self.device_id:
                     # Waits while the client is behind: the next page is read only once this one is written.
                     await send(sf.deliver(m, self.user_id))
+                    self._metrics.delivered(m.created_at, live)
                 after = m.seq
                 self._sent[conv_id] = m.seq
             if not more:

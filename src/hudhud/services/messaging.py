@@ -109,6 +109,7 @@ class MessagingService:
         self._safety = safety
         self.recent: RecentMessages | None = RecentMessages()
         self._marks: dict[tuple[str, str | None, str, bool], _Mark] = {}  # watermark writes not yet running
+        self.stored = 0  # new messages committed (for /metrics; a duplicate send is not one)
 
     async def send(
         self,
@@ -265,8 +266,10 @@ class MessagingService:
         if not _pass_failure(committed, done):
             return
         result, audience, message = committed.result()
-        if message is not None and self.recent is not None:
-            self.recent.add(message, frozenset(audience))  # before the doorbell, so feeds find it
+        if message is not None:
+            self.stored += 1
+            if self.recent is not None:
+                self.recent.add(message, frozenset(audience))  # before the doorbell, so feeds find it
         notice = {"t": "msg", "c": result.conversation_id, "s": result.seq}
         for member_id in audience:
             self._bus.publish_nowait(f"user:{member_id}", notice)

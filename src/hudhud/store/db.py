@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -48,6 +49,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import QueuePool
 
 from hudhud.errors import ClientError
+from hudhud.metrics import BATCH_BUCKETS, COMMIT_SECONDS_BUCKETS, Histogram
 
 log = logging.getLogger("hudhud.store")
 
@@ -158,6 +160,8 @@ class Database:
         self._writer: asyncio.Task[None] | None = None
         self.batches = 0
         self.ops = 0
+        self.batch_sizes = Histogram(BATCH_BUCKETS)  # operations per committed batch
+        self.commit_seconds = Histogram(COMMIT_SECONDS_BUCKETS)  # from a batch's start to its commit
 
     async def start(self) -> None:
         if self._writer is None:
@@ -262,6 +266,7 @@ class Database:
             log.exception("checkpoint failed")  # the WAL grows meanwhile; the next one tries again
 
     async def _commit(self, batch: list[tuple[Op[Any], asyncio.Future[Any], bool]]) -> None:
+        started = time.perf_counter()
         try:
             quick = len(batch) <= INLINE_MAX_OPS and all(q for _, _, q in batch)
             outcomes = await self._execute([fn for fn, _, _ in batch], quick=quick)
@@ -275,8 +280,10 @@ class Database:
             if not batch[0][1].done():
                 batch[0][1].set_exception(exc)
             return
+        self.commit_seconds.observe(time.perf_counter() - started)
         self.batches += 1
         self.ops += len(batch)
+        self.batch_sizes.observe(len(batch))
         for (_, fut, _), (ok, value) in zip(batch, outcomes, strict=True):
             if fut.done():
                 continue

@@ -10,13 +10,15 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from hudhud import __version__
 from hudhud.app import Hudhud
 from hudhud.errors import ClientError
+from hudhud.exporter import CONTENT_TYPE, Exporter
+from hudhud.logs import RequestIds
 from hudhud.web import chatstate_rest, groups_rest, link_rest, media_rest, rest
 from hudhud.web.routing import ERROR_SCHEMA, HudhudRoute, finish_openapi
 from hudhud.web.webapp import WebClientMiddleware
@@ -25,13 +27,17 @@ log = logging.getLogger("hudhud.web")
 
 
 def create_app(hub: Hudhud, *, manage_lifecycle: bool = True) -> FastAPI:
+    exporter = Exporter(hub)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if manage_lifecycle:
             await hub.start()
+        exporter.start()
         try:
             yield
         finally:
+            await exporter.stop()
             if manage_lifecycle:
                 await hub.close()
 
@@ -49,10 +55,13 @@ def create_app(hub: Hudhud, *, manage_lifecycle: bool = True) -> FastAPI:
     app.include_router(link_rest.router)
     app.include_router(chatstate_rest.router)
     app.add_middleware(WebClientMiddleware)  # the web client at / (web/webapp.py); never shadows a route
+    # Request ids outside everything, Starlette's error middleware included, so that a 500 carries one too.
+    build_stack = app.build_middleware_stack
+    app.build_middleware_stack = lambda: RequestIds(build_stack())  # type: ignore[method-assign]
 
     @app.exception_handler(ClientError)
     async def client_error(_: Request, exc: ClientError) -> JSONResponse:
-        hub.metrics.client_errors += 1
+        hub.metrics.client_error(exc.code)
         headers = dict(exc.headers)
         if exc.retry_after is not None:
             headers["Retry-After"] = str(int(exc.retry_after) + 1)
@@ -63,11 +72,13 @@ def create_app(hub: Hudhud, *, manage_lifecycle: bool = True) -> FastAPI:
         first = exc.errors()[0] if exc.errors() else {}
         where = ".".join(str(x) for x in first.get("loc", ()) if x != "body")
         message = f"{where}: {first.get('msg', 'invalid')}" if where else str(first.get("msg", "invalid"))
+        hub.metrics.client_error("invalid_request")
         return JSONResponse({"error": {"code": "invalid_request", "message": message}}, status_code=400)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "invalid_request")
+        hub.metrics.client_error(code)
         headers = dict(exc.headers or {})
         if exc.status_code == 405:
             # Starlette names only the methods of the first route on the path; several routes share most paths.
@@ -118,24 +129,10 @@ def create_app(hub: Hudhud, *, manage_lifecycle: bool = True) -> FastAPI:
         return JSONResponse({"status": "ready" if bus == "up" else "degraded", "database": "up", "bus": bus})
 
     @app.get("/metrics", tags=["operations"], response_class=PlainTextResponse)
-    async def metrics() -> str:
-        """Prometheus text format."""
-        m = hub.metrics
-        lines = [
-            f"hudhud_connections {m.connections}",
-            f"hudhud_connections_total {m.connections_total}",
-            f"hudhud_frames_in_total {m.frames_in}",
-            f"hudhud_frames_out_total {m.frames_out}",
-            f"hudhud_messages_sent_total {m.messages_sent}",
-            f"hudhud_client_errors_total {m.client_errors}",
-            f"hudhud_commit_batches_total {hub.db.batches}",
-            f"hudhud_commit_ops_total {hub.db.ops}",
-            f"hudhud_recent_hits_total {hub.messaging.recent.hits if hub.messaging.recent else 0}",
-            f"hudhud_recent_misses_total {hub.messaging.recent.misses if hub.messaging.recent else 0}",
-            f"hudhud_discovery_units_total {hub.contacts.discovery_units_total}",
-            f"hudhud_discovery_alarms_total {hub.contacts.discovery_alarms_total}",
-        ]
-        return "\n".join(lines) + "\n"
+    async def metrics() -> Response:
+        """Prometheus text format: this process's counters, or with several workers all of theirs summed
+        (docs/deploy.md, "Metrics")."""
+        return Response(exporter.render(), media_type=CONTENT_TYPE)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

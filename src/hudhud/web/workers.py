@@ -112,7 +112,7 @@ def supervise(settings: Settings, workers: int, argv: list[str]) -> int:
                 code = p.poll()
                 if code is None or stopping:
                     continue
-                _worker_exited(p.pid)
+                _worker_exited(p.pid, metrics_dir)
                 young = now - started[i] < YOUNG
                 failures[i] = failures.get(i, 0) + 1 if young else 0
                 wait = min(2.0 ** failures[i], 30.0) if young else 0.5
@@ -138,12 +138,8 @@ def supervise(settings: Settings, workers: int, argv: list[str]) -> int:
         shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
-def _worker_exited(pid: int) -> None:
-    """Tell the metrics that a worker is gone (its live gauges no longer count), if metrics are multi-process."""
-    try:
-        from hudhud import metrics  # type: ignore[attr-defined,unused-ignore]
-    except ImportError:
-        return
-    exited = getattr(metrics, "worker_exited", None)
-    if exited is not None:
-        exited(pid)
+def _worker_exited(pid: int, metrics_dir: str) -> None:
+    """Tell the metrics that a worker is gone: its live gauges (open connections) no longer count."""
+    from hudhud import metrics
+
+    metrics.worker_exited(pid, metrics_dir)

@@ -33,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import contextvars
 import logging
 import random
 from collections.abc import Coroutine
@@ -44,7 +45,7 @@ from websockets.http11 import Request
 from websockets.protocol import State
 from websockets.server import ServerProtocol
 
-from hudhud import PROTOCOL_VERSION
+from hudhud import PROTOCOL_VERSION, logs
 from hudhud.app import Hudhud
 from hudhud.bus import Notice
 from hudhud.errors import ClientError
@@ -121,6 +122,7 @@ class Socket(asyncio.Protocol):
         self.pong_due = False
         self.fragments: list[bytes] = []
         self.text = False  # the message being reassembled is a text message
+        self.context: contextvars.Context | None = None  # the session's: its log lines carry its id (hudhud.logs)
 
     # -- asyncio.Protocol -------------------------------------------------------------------------------------
 
@@ -133,6 +135,12 @@ class Socket(asyncio.Protocol):
         self.server_state.connections.add(self)
 
     def data_received(self, data: bytes) -> None:
+        if self.context is None:
+            self._received(data)
+        else:
+            self.context.run(self._received, data)
+
+    def _received(self, data: bytes) -> None:
         self.ws.receive_data(data)
         for event in self.ws.events_received():
             if isinstance(event, Request):
@@ -212,6 +220,7 @@ class Socket(asyncio.Protocol):
                 self.transport.close()
             return
         self.session = Connection(self.hub, self)
+        self.context = self.session.context
         self._arm_keepalive()
 
     def _frame(self, frame: Frame) -> None:
@@ -354,6 +363,8 @@ class Connection:
         self.hub = hub
         self.socket = socket
         self.loop = socket.loop
+        self.conn_id = logs.new_id()
+        self.context = logs.connection_context(self.conn_id)
         self.state = ConnectionState()
         self.principal: Principal | None = None
         self.token = ""  # kept to check the device again when revocation notices may have been lost
@@ -494,11 +505,11 @@ class Connection:
         except ProtocolError as exc:
             self._protocol_error(exc)
         except ClientError as exc:
-            self.hub.metrics.client_errors += 1
+            self.hub.metrics.client_error(exc.code)
             self._reply_now(sf.error(exc.code, exc.message, ref, exc.retry_after))
 
     def _protocol_error(self, exc: ProtocolError, r: _Reply | None = None) -> None:
-        self.hub.metrics.client_errors += 1
+        self.hub.metrics.client_error(exc.code)
         if self.principal is None and exc.code != "unsupported_version":
             # Before hello, anything that is not a good hello ends the connection.
             self.state.close()
@@ -521,7 +532,7 @@ class Connection:
         except ProtocolError as exc:
             self._protocol_error(exc, r)
         except ClientError as exc:
-            self.hub.metrics.client_errors += 1
+            self.hub.metrics.client_error(exc.code)
             self._answer(r, sf.error(exc.code, exc.message, ref, exc.retry_after))
         except Exception:
             log.exception("frame handling failed")
@@ -534,6 +545,7 @@ class Connection:
     def _hello_timeout(self) -> None:
         self.hello_timer = None
         if self.principal is None and not self.closing and not self.gone:
+            self.hub.metrics.client_error("not_authenticated")
             self.push(sf.error("not_authenticated", f"no hello within {HELLO_TIMEOUT:g} seconds"))
             self.close_soon(CLOSE_UNAUTHORIZED, "not_authenticated")
 
@@ -586,8 +598,6 @@ class Connection:
     def _sent(self, ref: Any, r: _Reply, sent: asyncio.Future[SendResult]) -> None:
         if not self._failed(sent, ref, r):
             res = sent.result()
-            if not res.duplicate:
-                self.hub.metrics.messages_sent += 1
             self._answer(
                 r, sf.sent(ref, res.client_msg_id, res.conversation_id, res.seq, res.created_at, res.duplicate)
             )
@@ -605,7 +615,7 @@ class Connection:
         if exc is None:
             return False
         if isinstance(exc, ClientError):
-            self.hub.metrics.client_errors += 1
+            self.hub.metrics.client_error(exc.code)
             self._answer(r, sf.error(exc.code, exc.message, ref, exc.retry_after))
         else:
             log.error("frame handling failed", exc_info=exc)
@@ -616,7 +626,7 @@ class Connection:
         try:
             await coro
         except ClientError as exc:
-            self.hub.metrics.client_errors += 1
+            self.hub.metrics.client_error(exc.code)
             self._answer(r, sf.error(exc.code, exc.message, ref, exc.retry_after))
         except Exception:
             log.exception("frame handling failed")
@@ -649,6 +659,7 @@ class Connection:
         try:
             p = await self.hub.accounts.authenticate(frame.token)
         except ClientError as exc:
+            self.hub.metrics.client_error(exc.code)
             self.push(sf.error(exc.code, exc.message, ref))
             self.close_soon(CLOSE_UNAUTHORIZED, exc.code)
             return
@@ -660,7 +671,15 @@ class Connection:
         self.principal = p
         self.token = frame.token
         self.state.authenticated()
-        self.feed = DeviceFeed(self.hub.db, self.hub.messaging, p.user_id, p.device_id, self.send, self._feed_failed)
+        log.info(
+            "connection open: user %s device %s",
+            p.user_id,
+            p.device_id,
+            extra={"user": p.user_id, "device": p.device_id},
+        )
+        self.feed = DeviceFeed(
+            self.hub.db, self.hub.messaging, p.user_id, p.device_id, self.send, self._feed_failed, self.hub.metrics
+        )
         # Subscribe before the feed reads the store, so nothing committed meanwhile is missed.
         await self.hub.bus.subscribe(f"user:{p.user_id}", self._on_user_notice)
         self.hub.bus.watch_gaps(self._on_bus_gap)
@@ -680,6 +699,17 @@ class Connection:
             return
         self.gone = True
         self.hub.metrics.connections -= 1
+        if log.isEnabledFor(logging.INFO):
+            ws, p = self.socket.ws, self.principal
+            close = ws.close_rcvd if ws.close_rcvd_then_sent else ws.close_sent or ws.close_rcvd
+            user, device, code = (p.user_id if p else None), (p.device_id if p else None), close.code if close else 1006
+            log.info(
+                "connection closed: user %s device %s code %s",
+                user,
+                device,
+                code,
+                extra={"conn": self.conn_id, "user": user, "device": device, "code": code},
+            )
         if self.hello_timer is not None:
             self.hello_timer.cancel()
         self.backlog.clear()
