@@ -10,6 +10,9 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+import pytest
+
+from hudhud.cli import main
 from tests import mediakit as mk
 from tests.groupkit import Person, create_group, people
 from tests.support import RawClient, ServerHandle
@@ -37,6 +40,30 @@ async def hudhud_ok(*argv: str, env: dict[str, str] | None = None) -> str:
     rc, out, err = await hudhud(*argv, env=env)
     assert rc == 0, f"hudhud {' '.join(argv)} exited with {rc}: {err}{out}"
     return out
+
+
+class Admin:
+    """`hudhud admin …` in this process (quicker than a process of its own, for the many short error cases):
+    (status, stdout, stderr), with `path` as PATH if given."""
+
+    def __init__(self, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+        self.capsys, self.monkeypatch = capsys, monkeypatch
+        for name in [k for k in os.environ if k.startswith("HUDHUD_")]:
+            monkeypatch.delenv(name)
+
+    async def __call__(self, *argv: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
+        with self.monkeypatch.context() as m:
+            for k, v in (env or {}).items():
+                m.setenv(k, v)
+            self.capsys.readouterr()
+            rc = await asyncio.to_thread(main, list(argv))
+            out, err = self.capsys.readouterr()
+        return rc, out, err
+
+    async def ok(self, *argv: str) -> str:
+        rc, out, err = await self(*argv)
+        assert rc == 0, f"hudhud {' '.join(argv)} exited with {rc}: {err}{out}"
+        return out
 
 
 @dataclass

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,11 +14,10 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from hudhud.cli import main
 from hudhud.store.schema import messages
 from tests.conftest import _execute, _run
 from tests.groupkit import Person
-from tests.opskit import Installation, everything, hudhud, hudhud_ok, on, populate, send, writer
+from tests.opskit import Admin, Installation, everything, hudhud, hudhud_ok, on, populate, send, writer
 from tests.support import POSTGRES_URL, RawClient, ServerHandle, running_server
 
 
@@ -181,30 +179,6 @@ async def test_postgres_backup_while_writing_restores_every_message(
     async with running_server(fresh, database_url=second_postgres_url) as again:
         count = await again.hub.db.read(lambda c: c.execute(select(func.count()).select_from(messages)).scalar_one())
         assert count == manifest["messages"]
-
-
-class Admin:
-    """`hudhud admin …` in this process (quicker than a process of its own, for the many short error cases):
-    (status, stdout, stderr), with `path` as PATH if given."""
-
-    def __init__(self, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
-        self.capsys, self.monkeypatch = capsys, monkeypatch
-        for name in [k for k in os.environ if k.startswith("HUDHUD_")]:
-            monkeypatch.delenv(name)
-
-    async def __call__(self, *argv: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
-        with self.monkeypatch.context() as m:
-            for k, v in (env or {}).items():
-                m.setenv(k, v)
-            self.capsys.readouterr()
-            rc = await asyncio.to_thread(main, list(argv))
-            out, err = self.capsys.readouterr()
-        return rc, out, err
-
-    async def ok(self, *argv: str) -> str:
-        rc, out, err = await self(*argv)
-        assert rc == 0, f"hudhud {' '.join(argv)} exited with {rc}: {err}{out}"
-        return out
 
 
 @pytest.fixture
