@@ -318,7 +318,8 @@ def build_parser() -> argparse.ArgumentParser:
     mg.set_defaults(func=cmd_migrate)
     from hudhud.ops import cli as ops_cli
 
-    ops_cli.register(admin_sub, _add_server_flags, _server_settings)  # backup, restore-backup, migrate-sqlite-to-postgres
+    # backup, restore-backup, migrate-sqlite-to-postgres
+    ops_cli.register(admin_sub, _add_server_flags, _server_settings)
 
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
