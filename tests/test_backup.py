@@ -205,8 +205,15 @@ async def test_sqlite_errors_say_what_is_wrong(tmp_path: Path, admin: Admin) -> 
     assert leftovers(tmp_path) == []
     rc, _, err = await admin("admin", "restore-backup", str(tmp_path / "full"), "--data-dir", data)
     assert rc == 1 and "not a Hudhud backup" in err
-    # A damaged database file is caught before the target is touched.
+    # A backup from a newer Hudhud (a schema revision this one does not know) is refused.
     await admin.ok("admin", "backup", str(tmp_path / "good"), "--data-dir", data)
+    manifest = tmp_path / "good" / "manifest.json"
+    original = manifest.read_text()
+    manifest.write_text(original.replace('"alembic_revision": "0007"', '"alembic_revision": "0099"'))
+    rc, _, err = await admin("admin", "restore-backup", str(tmp_path / "good"), "--data-dir", str(tmp_path / "new"))
+    assert rc == 1 and "revision 0099" in err and "does not know" in err
+    manifest.write_text(original)
+    # A damaged database file is caught before the target is touched.
     db = tmp_path / "good" / "hudhud.db"
     db.write_bytes(db.read_bytes()[:4096])
     rc, _, err = await admin("admin", "restore-backup", str(tmp_path / "good"), "--data-dir", str(tmp_path / "new"))
