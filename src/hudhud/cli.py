@@ -343,6 +343,10 @@ def build_parser() -> argparse.ArgumentParser:
     mg.add_argument("--revision", default="head")
     _add_server_flags(mg)
     mg.set_defaults(func=cmd_migrate)
+    from hudhud.ops import cli as ops_cli
+
+    # backup, restore-backup, migrate-sqlite-to-postgres
+    ops_cli.register(admin_sub, _add_server_flags, _server_settings)
 
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
@@ -375,7 +379,11 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except Exception as exc:
         from hudhud.errors import ClientError
+        from hudhud.ops import OpsError
 
+        if isinstance(exc, OpsError):
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
         if isinstance(exc, ClientError | ValueError):
             print(f"error: {exc}", file=sys.stderr)
             return 2
