@@ -411,17 +411,19 @@ async def w1_real(
     client: str = "browser",
     reads: bool = True,
     warmup: float = 3.0,
+    ws_urls: list[str] | None = None,
 ) -> dict[str, Any]:
     """`pairs` one-to-one chats, both members of each online with one device and the chat open, sending to each
     other at random (Poisson arrivals, `rate` messages a second in all, each user at rate / (2 * pairs)), as
     people do; the server runs with its default settings (the caller starts it so). Each receiver answers as
     `RealClient` says. Figures: server CPU per delivered message over the `seconds` after `warmup`, latency from
     send to delivery and to `sent`, frames and commits per message (from /metrics), lost and duplicated
-    messages counted by id, errors by code (rate_limited would mean the offered load breaks the default limit)."""
+    messages counted by id, errors by code (rate_limited would mean the offered load breaks the default limit).
+    `ws_urls`: several nodes; the members of a pair go to different ones (so every message crosses the bus)."""
     assert client in ("browser", "sdk")
-    ws_url = url.replace("http", "ws") + "/v1/ws"
+    urls = ws_urls or [url.replace("http", "ws") + "/v1/ws"]
     n = 2 * pairs
-    bots = [Bot(ws_url, users[i]) for i in range(n)]
+    bots = [Bot(urls[i % len(urls)], users[i]) for i in range(n)]
     tr = Tracker()
     sent_lat: list[tuple[float, float]] = []
     errors: collections.Counter[str] = collections.Counter()
@@ -519,6 +521,7 @@ async def w1_real(
         "offered_rate": rate,
         "per_user_per_minute": round(rate / n * 60, 2),
         "seconds": round(elapsed, 2),
+        "window": [w0, w1],  # perf_counter (CLOCK_MONOTONIC): comparable between processes of this machine
         "warmup_s": warmup,
         "sent": len(measured),
         "delivered": delivered,

@@ -186,3 +186,37 @@ async def test_a_device_revoked_while_redis_is_down_is_still_disconnected(
         assert err["code"] == "device_revoked"
         await asyncio.wait_for(live.closed.wait(), 5)
         assert live.close_code == 4401
+
+
+async def test_two_nodes_sending_into_the_same_conversations_number_every_message_once(
+    tmp_path: Path, postgres_url: str, redis_process: Any
+) -> None:
+    """Both nodes commit batches at once into the same two chats, in opposite orders (the case that deadlocked
+    before batches took conversations in one order): every send is acknowledged, and each chat's seqs run
+    1..N with no gap and no repeat."""
+    async with two_nodes(tmp_path, postgres_url, redis_process.url) as (node_a, node_b):
+        (a_id, _, a_tok), (b_id, _, b_tok) = await users(node_a)
+        amal_a, badr_b = await node_a.client(a_tok), await node_b.client(b_tok)
+        x = (await amal_a.send_text("open x", to=b_id))["conversation_id"]
+        y = (await amal_a.send_text("open y", to=a_id))["conversation_id"]  # a chat with herself
+        _, a2_tok = await node_b.add_device("+201001234567")
+        amal_b = await node_b.client(a2_tok)
+        _, b2_tok = await node_a.add_device("+201101234567")
+        badr_a = await node_a.client(b2_tok)
+        plan = [(amal_a, [x, y]), (badr_a, [x]), (amal_b, [y, x]), (badr_b, [x])]
+        count = 60
+        for client, convs in plan:
+            for i in range(count):
+                for conv in convs:
+                    mid = f"{id(client)}-{conv}-{i}"
+                    frame = {"type": "send", "id": mid, "conversation_id": conv}
+                    await client.send({**frame, "content": {"type": "text", "text": "x"}})
+        acks: dict[str, list[int]] = {x: [], y: []}
+        for client, convs in plan:
+            for i in range(count):
+                for conv in convs:
+                    sent = await client.expect("sent", timeout=20, id=f"{id(client)}-{conv}-{i}")
+                    assert sent["conversation_id"] == conv
+                    acks[conv].append(sent["seq"])
+        for conv, seqs in acks.items():
+            assert sorted(seqs) == list(range(2, len(seqs) + 2)), conv  # seq 1 opened the chat

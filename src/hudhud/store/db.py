@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -58,6 +59,36 @@ Op = Callable[[Connection], T]
 Outcome = tuple[bool, Any]  # (ok, result or ClientError)
 INLINE_MAX_OPS = 4  # a batch of at most this many quick operations may commit on the event loop
 CHECKPOINT_EVERY = 200  # batches committed on the event loop between two checkpoints by the writer thread
+
+
+LOCK_RETRIES = 3  # a batch that PostgreSQL aborted for a deadlock runs again this many times before one by one
+
+
+def _lock_order(
+    batch: list[tuple[Op[Any], asyncio.Future[Any], bool, str | None]],
+) -> list[tuple[Op[Any], asyncio.Future[Any], bool, str | None]]:
+    """The batch with each run of keyed operations (between two unkeyed ones, which stay where they are) sorted
+    by key, stably. Several processes commit batches at once on PostgreSQL; a send locks its conversation's row
+    until the batch commits, so two batches that send into conversations X and Y in opposite orders would wait
+    for each other (a deadlock, one aborted). Taking conversations in one global order avoids that, and the
+    operations of one conversation keep the order they were submitted in (sends get their seqs in that order)."""
+    out: list[tuple[Op[Any], asyncio.Future[Any], bool, str | None]] = []
+    run: list[tuple[Op[Any], asyncio.Future[Any], bool, str | None]] = []
+    for item in batch:
+        if item[3] is None:
+            out += sorted(run, key=lambda i: i[3] or "")
+            run = []
+            out.append(item)
+        else:
+            run.append(item)
+    out += sorted(run, key=lambda i: i[3] or "")
+    return out
+
+
+def _is_lock_conflict(exc: BaseException) -> bool:
+    """A PostgreSQL deadlock (40P01) or serialization failure (40001): the transaction was aborted whole."""
+    text_ = str(exc)
+    return "deadlock detected" in text_ or "40P01" in text_ or "could not serialize" in text_
 
 
 def async_url(url: str) -> str:
@@ -156,10 +187,11 @@ class Database:
         else:
             # PostgreSQL's own durability setting (synchronous_commit) governs; it is on by default.
             self._async = _postgres_engine(self.url, pool_size=read_pool_size + 4)
-        self._queue: asyncio.Queue[tuple[Op[Any], asyncio.Future[Any], bool] | None] = asyncio.Queue()
+        self._queue: asyncio.Queue[tuple[Op[Any], asyncio.Future[Any], bool, str | None] | None] = asyncio.Queue()
         self._writer: asyncio.Task[None] | None = None
         self.batches = 0
         self.ops = 0
+        self.lock_retries = 0  # batches run again after PostgreSQL aborted them for a deadlock
         self.batch_sizes = Histogram(BATCH_BUCKETS)  # operations per committed batch
         self.commit_seconds = Histogram(COMMIT_SECONDS_BUCKETS)  # from a batch's start to its commit
 
@@ -215,14 +247,16 @@ class Database:
             return result
         return await self.submit(fn)
 
-    def submit(self, fn: Op[T], *, quick: bool = False) -> asyncio.Future[T]:
+    def submit(self, fn: Op[T], *, quick: bool = False, key: str | None = None) -> asyncio.Future[T]:
         """Queue `fn` for the next group commit now, without yielding. Operations run in the order they were
         submitted, so a caller that submits in order gets its writes applied in that order. `quick`: `fn` runs
-        a few indexed statements at most, so a small batch of such operations may commit on the event loop."""
+        a few indexed statements at most, so a small batch of such operations may commit on the event loop.
+        `key`: the conversation whose rows a quick operation writes; on PostgreSQL a batch's quick operations run
+        in the order of their keys (see `_lock_order`), those of one key still in the order submitted."""
         if self._writer is None:
             raise RuntimeError("the writer is not running")
         fut: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait((fn, fut, quick))
+        self._queue.put_nowait((fn, fut, quick, key))
         return fut
 
     async def _run(self) -> None:
@@ -265,26 +299,38 @@ class Database:
         except Exception:
             log.exception("checkpoint failed")  # the WAL grows meanwhile; the next one tries again
 
-    async def _commit(self, batch: list[tuple[Op[Any], asyncio.Future[Any], bool]]) -> None:
+    async def _commit(self, batch: list[tuple[Op[Any], asyncio.Future[Any], bool, str | None]]) -> None:
         started = time.perf_counter()
-        try:
-            quick = len(batch) <= INLINE_MAX_OPS and all(q for _, _, q in batch)
-            outcomes = await self._execute([fn for fn, _, _ in batch], quick=quick)
-        except Exception as exc:
-            if len(batch) > 1:
-                log.warning("batch of %d failed (%s); retrying one by one", len(batch), exc)
-                for item in batch:
-                    await self._commit([item])
+        if self._async is not None and len(batch) > 1:
+            batch = _lock_order(batch)
+        attempts = 0
+        while True:
+            try:
+                quick = len(batch) <= INLINE_MAX_OPS and all(item[2] for item in batch)
+                outcomes = await self._execute([item[0] for item in batch], quick=quick)
+                break
+            except Exception as exc:
+                attempts += 1
+                if _is_lock_conflict(exc) and attempts <= LOCK_RETRIES:
+                    # Another process's transaction took the same rows in another order and PostgreSQL chose
+                    # this one to abort: nothing of it was written, so the whole batch runs again.
+                    self.lock_retries += 1
+                    await asyncio.sleep(random.uniform(0, 0.005 * attempts))
+                    continue
+                if len(batch) > 1:
+                    log.warning("batch of %d failed (%s); retrying one by one", len(batch), exc)
+                    for item in batch:
+                        await self._commit([item])
+                    return
+                log.exception("write failed")
+                if not batch[0][1].done():
+                    batch[0][1].set_exception(exc)
                 return
-            log.exception("write failed")
-            if not batch[0][1].done():
-                batch[0][1].set_exception(exc)
-            return
         self.commit_seconds.observe(time.perf_counter() - started)
         self.batches += 1
         self.ops += len(batch)
         self.batch_sizes.observe(len(batch))
-        for (_, fut, _), (ok, value) in zip(batch, outcomes, strict=True):
+        for (_, fut, _, _), (ok, value) in zip(batch, outcomes, strict=True):
             if fut.done():
                 continue
             if ok:
