@@ -220,3 +220,30 @@ async def test_two_nodes_sending_into_the_same_conversations_number_every_messag
                     acks[conv].append(sent["seq"])
         for conv, seqs in acks.items():
             assert sorted(seqs) == list(range(2, len(seqs) + 2)), conv  # seq 1 opened the chat
+
+
+async def test_an_operator_revoking_a_device_from_the_command_line_closes_its_live_socket(
+    tmp_path: Path, postgres_url: str, redis_process: Any
+) -> None:
+    """`hudhud admin revoke-device` runs in a process of its own; with the Redis bus its notice reaches the node
+    that holds the device's WebSocket."""
+    import os
+    import subprocess
+    import sys
+
+    async with two_nodes(tmp_path, postgres_url, redis_process.url) as (node_a, _):
+        _, device_id, token = await node_a.make_user("+201001234567", "Amal")
+        live = await node_a.client(token)
+        env = {**os.environ, "HUDHUD_DATABASE_URL": postgres_url, "HUDHUD_BUS_URL": redis_process.url}
+        done = await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, "-m", "hudhud.cli", "admin", "revoke-device", device_id, "--data-dir", str(tmp_path / "cli")],
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        assert done.returncode == 0, done.stderr
+        err = await live.expect("error", timeout=10)
+        assert err["code"] == "device_revoked"
+        await asyncio.wait_for(live.closed.wait(), 5)
+        assert live.close_code == 4401
