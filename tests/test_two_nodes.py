@@ -237,7 +237,7 @@ async def test_an_operator_revoking_a_device_from_the_command_line_closes_its_li
         env = {**os.environ, "HUDHUD_DATABASE_URL": postgres_url, "HUDHUD_BUS_URL": redis_process.url}
         done = await asyncio.to_thread(
             subprocess.run,
-            [sys.executable, "-m", "hudhud.cli", "admin", "revoke-device", device_id, "--data-dir", str(tmp_path / "cli")],
+            [*[sys.executable, "-m", "hudhud.cli", "admin", "revoke-device"], device_id, "--data-dir", str(tmp_path)],
             env=env,
             capture_output=True,
             text=True,
