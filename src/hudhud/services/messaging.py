@@ -161,7 +161,7 @@ class MessagingService:
         # Keyed by conversation for the lock order of a batch on PostgreSQL (store/db.py); a first message by
         # user id takes the key of the pair, whose direct chat it may create.
         key = conversation_id if conversation_id is not None else "to:" + ":".join(sorted((user_id, str(to_user))))
-        self._db.submit(op, quick=True, key=key).add_done_callback(lambda f: self._announce(f, done))
+        self._db.submit(op, quick=True, key=key, lane=device_id).add_done_callback(lambda f: self._announce(f, done))
         return done
 
     def _send_op(
@@ -446,7 +446,7 @@ class MessagingService:
                 else:
                     waiter.set_result(None)
 
-        self._db.submit(op, quick=True, key=conversation_id).add_done_callback(announce)
+        self._db.submit(op, quick=True, key=conversation_id, lane=device_id or user_id).add_done_callback(announce)
         return done
 
     async def typing(self, user_id: str, conversation_id: str, state: str) -> None:

@@ -1,8 +1,9 @@
 """Engines, transactions and the group-commit writer.
 
-Every write goes through one writer per process. It takes everything that is waiting, runs it in one
-transaction and commits once, so one commit (and, with durability "full", one fsync) is shared by every
-message that arrived meanwhile. Nothing is acknowledged before its transaction commits.
+Every write goes through one writer per process (on PostgreSQL, a few writer lanes: `Database.submit`). It
+takes everything that is waiting, runs it in one transaction and commits once, so one commit (and, with
+durability "full", one fsync) is shared by every message that arrived meanwhile. Nothing is acknowledged before
+its transaction commits.
 
 Store functions and write operations are plain synchronous functions of a SQLAlchemy `Connection`, and a whole
 batch runs in one go:
@@ -61,6 +62,7 @@ INLINE_MAX_OPS = 4  # a batch of at most this many quick operations may commit o
 CHECKPOINT_EVERY = 200  # batches committed on the event loop between two checkpoints by the writer thread
 
 
+PG_LANES = 4  # writer lanes on PostgreSQL (see Database.submit)
 LOCK_RETRIES = 3  # a batch that PostgreSQL aborted for a deadlock runs again this many times before one by one
 
 
@@ -186,9 +188,15 @@ class Database:
             self._write_thread = ThreadPoolExecutor(1, thread_name_prefix="hudhud-writer")
         else:
             # PostgreSQL's own durability setting (synchronous_commit) governs; it is on by default.
-            self._async = _postgres_engine(self.url, pool_size=read_pool_size + 4)
-        self._queue: asyncio.Queue[tuple[Op[Any], asyncio.Future[Any], bool, str | None] | None] = asyncio.Queue()
-        self._writer: asyncio.Task[None] | None = None
+            self._async = _postgres_engine(self.url, pool_size=read_pool_size + PG_LANES + 2)
+        # One writer on SQLite (one write lock); on PostgreSQL several lanes commit at once, each on its own
+        # connection (see `submit`): a batch there waits for a network round trip per statement, so one lane
+        # alone left the process idle while PostgreSQL had cores to spare.
+        self.lanes = 1 if self.dialect == "sqlite" else PG_LANES
+        self._queues: list[asyncio.Queue[tuple[Op[Any], asyncio.Future[Any], bool, str | None] | None]] = [
+            asyncio.Queue() for _ in range(self.lanes)
+        ]
+        self._writers: list[asyncio.Task[None]] = []
         self.batches = 0
         self.ops = 0
         self.lock_retries = 0  # batches run again after PostgreSQL aborted them for a deadlock
@@ -196,14 +204,18 @@ class Database:
         self.commit_seconds = Histogram(COMMIT_SECONDS_BUCKETS)  # from a batch's start to its commit
 
     async def start(self) -> None:
-        if self._writer is None:
-            self._writer = asyncio.create_task(self._run(), name="hudhud-writer")
+        if not self._writers:
+            self._writers = [
+                asyncio.create_task(self._run(q), name=f"hudhud-writer-{i}") for i, q in enumerate(self._queues)
+            ]
 
     async def close(self) -> None:
-        if self._writer is not None:
-            await self._queue.put(None)
-            await self._writer
-            self._writer = None
+        if self._writers:
+            for q in self._queues:
+                await q.put(None)
+            for task in self._writers:
+                await task
+            self._writers = []
         if self._async is not None:
             await self._async.dispose()
         if self._sync_write is not None and self._sync_read is not None:
@@ -239,7 +251,7 @@ class Database:
         A `ClientError` raised by `fn` fails `fn` alone and the rest of the batch commits, but what `fn` wrote
         before raising is not undone (a savepoint per operation would add two statements to every send): an
         operation makes all its checks before its first write."""
-        if self._writer is None:
+        if not self._writers:
             outcome = (await self._execute([fn]))[0]
             if not outcome[0]:
                 raise outcome[1]
@@ -247,27 +259,34 @@ class Database:
             return result
         return await self.submit(fn)
 
-    def submit(self, fn: Op[T], *, quick: bool = False, key: str | None = None) -> asyncio.Future[T]:
+    def submit(
+        self, fn: Op[T], *, quick: bool = False, key: str | None = None, lane: str | None = None
+    ) -> asyncio.Future[T]:
         """Queue `fn` for the next group commit now, without yielding. Operations run in the order they were
         submitted, so a caller that submits in order gets its writes applied in that order. `quick`: `fn` runs
         a few indexed statements at most, so a small batch of such operations may commit on the event loop.
         `key`: the conversation whose rows a quick operation writes; on PostgreSQL a batch's quick operations run
-        in the order of their keys (see `_lock_order`), those of one key still in the order submitted."""
-        if self._writer is None:
+        in the order of their keys (see `_lock_order`). `lane`: on PostgreSQL, operations given the same lane
+        (the device that sends, acks and reads) go to the same writer lane and keep the order submitted, and so
+        do all operations given none, in the first lane; between lanes there is no order, which nothing needs:
+        a device's own operations are what must stay in order (MessagingService.send), and anything else is
+        awaited by its caller before what depends on it."""
+        if not self._writers:
             raise RuntimeError("the writer is not running")
         fut: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait((fn, fut, quick, key))
+        index = hash(lane) % self.lanes if lane is not None and self.lanes > 1 else 0
+        self._queues[index].put_nowait((fn, fut, quick, key))
         return fut
 
-    async def _run(self) -> None:
+    async def _run(self, queue: asyncio.Queue[tuple[Op[Any], asyncio.Future[Any], bool, str | None] | None]) -> None:
         while True:
-            first = await self._queue.get()
+            first = await queue.get()
             if first is None:
                 return
             batch = [first]
             stop = False
-            while len(batch) < self.batch_max and not self._queue.empty():
-                item = self._queue.get_nowait()
+            while len(batch) < self.batch_max and not queue.empty():
+                item = queue.get_nowait()
                 if item is None:
                     stop = True
                     break
