@@ -651,7 +651,9 @@ class Connection:
             self.hello_timer = None
         self.principal = p
         self.state.authenticated()
-        self.feed = DeviceFeed(self.hub.db, self.hub.messaging, p.user_id, p.device_id, self.send, self._feed_failed)
+        self.feed = DeviceFeed(
+            self.hub.db, self.hub.messaging, p.user_id, p.device_id, self.send, self._feed_failed, self._refused
+        )
         # Subscribe before the feed reads the store, so nothing committed meanwhile is missed.
         await self.hub.bus.subscribe(f"user:{p.user_id}", self._on_user_notice)
         self.hub.bus.watch_gaps(self._on_bus_gap)
@@ -717,11 +719,17 @@ class Connection:
         elif kind == "chat_state":
             self.send_now(sf.chat_state(notice["c"], notice["s"]))
         elif kind == "revoked" and notice.get("d") == p.device_id:
-            self.push(sf.error("device_revoked", "this device was logged out"))
-            self.close_soon(CLOSE_UNAUTHORIZED, "device_revoked")
+            self._refused("device_revoked")
         elif kind == "suspended":
-            self.push(sf.error("account_suspended", "this account is suspended"))
-            self.close_soon(CLOSE_UNAUTHORIZED, "account_suspended")
+            self._refused("account_suspended")
+
+    def _refused(self, code: str) -> None:
+        """The device was revoked or its account suspended (by a notice, or found by a poll of the store)."""
+        if self.closing or self.gone:
+            return
+        message = "this account is suspended" if code == "account_suspended" else "this device was logged out"
+        self.push(sf.error(code, message))
+        self.close_soon(CLOSE_UNAUTHORIZED, code)
 
     def _on_bus_gap(self) -> None:
         """Notices may have been lost: the feed looks in the store, at a random moment within the poll interval
