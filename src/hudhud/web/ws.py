@@ -85,6 +85,8 @@ MAX_FORWARD_ID = 60  # room for "#<target index>" in each copy's id
 MAX_BROADCAST_ID = 30  # room for "#<user id>"
 CLOSE_GOING_AWAY = 1001
 CLOSE_RESTART = 1012
+CLOSE_TRY_AGAIN = 1013
+HELLO_RETRY = 1.0  # retry_after of a hello whose token could not be checked
 
 
 def socket_class(hub: Hudhud) -> type[Socket]:
@@ -531,7 +533,8 @@ class Connection:
 
     def _hello_timeout(self) -> None:
         self.hello_timer = None
-        if self.principal is None and not self.closing and not self.gone:
+        # A hello being checked has arrived in time: its own outcome closes the connection if it must.
+        if self.principal is None and self.serial is None and not self.closing and not self.gone:
             self.push(sf.error("not_authenticated", f"no hello within {HELLO_TIMEOUT:g} seconds"))
             self.close_soon(CLOSE_UNAUTHORIZED, "not_authenticated")
 
@@ -643,6 +646,13 @@ class Connection:
         except ClientError as exc:
             self.push(sf.error(exc.code, exc.message, ref))
             self.close_soon(CLOSE_UNAUTHORIZED, exc.code)
+            return
+        except Exception as exc:
+            # The token could not be checked (the database is unavailable): the client is not at fault and must
+            # come back, not log out, so never 4401.
+            log.warning("hello: the token could not be checked: %s", exc)
+            self.push(sf.error("unavailable", "the server cannot check the token now; retry", ref, HELLO_RETRY))
+            self.close_soon(CLOSE_TRY_AGAIN, "try again later")
             return
         if self.gone:
             return
