@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from websockets.asyncio.server import ServerConnection, serve
 
+from hudhud.client.net.core import wait_event
 from hudhud.client.sdk import (
     ConnState,
     Delivered,
@@ -155,6 +156,33 @@ async def pair(server: Any, tmp_path: Path) -> Any:
 
 
 # -- tests ----------------------------------------------------------------------------------------------------
+
+
+async def test_a_session_task_cancelled_just_as_it_is_woken_still_ends() -> None:
+    """The session's per-connection tasks (outbox, acks) loop on events and are cancelled when the connection
+    ends; the session waits for them before reconnecting. A cancellation arriving in the same turn as the wake
+    must end the task (asyncio.wait_for on Python 3.11 swallowed it, and the session then hung "synced" with no
+    connection, never reconnecting: seen in tests/cluster/ under a reconnect storm)."""
+    event = asyncio.Event()
+    woken = 0
+
+    async def pump() -> None:
+        nonlocal woken
+        while True:
+            event.clear()
+            woken += await wait_event(event, 5.0)
+
+    task = asyncio.create_task(pump())
+    await asyncio.sleep(0.01)
+    event.set()
+    task.cancel()  # the same turn of the event loop as the wake
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(task, 2)
+    assert woken == 0
+    event.clear()
+    assert await wait_event(event, 0.01) is False
+    event.set()
+    assert await wait_event(event, 0.01) is True
 
 
 def test_backoff_is_full_jitter_under_an_exponential_cap() -> None:

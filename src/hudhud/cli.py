@@ -34,12 +34,7 @@ def _add_server_flags(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
     from hudhud import logs
-    from hudhud.app import Hudhud
-    from hudhud.web.edge import EdgeServer, uvicorn_options
-    from hudhud.web.server import create_app
     from hudhud.web.workers import listening_socket, resolve_workers, supervise, worker_index
 
     settings = _server_settings(args)
@@ -50,6 +45,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if workers > 1 and index is None:
         argv = sys.argv[1:] if args.argv is None else args.argv
         return supervise(settings, workers, argv)
+    # Imported only here: a supervisor does not need the server, and it starts its workers sooner without it.
+    import uvicorn
+
+    from hudhud.app import Hudhud
+    from hudhud.web.edge import EdgeServer, uvicorn_options
+    from hudhud.web.server import create_app
+
     hub = Hudhud(settings)
     config = uvicorn.Config(
         create_app(hub),

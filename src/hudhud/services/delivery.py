@@ -21,6 +21,7 @@ from sqlalchemy import Connection
 from hudhud.metrics import Metrics
 from hudhud.protocol import server_frames as sf
 from hudhud.services.messaging import MessagingService, ReceiptView
+from hudhud.store import accounts as aq
 from hudhud.store import messages as q
 from hudhud.store.db import Database
 
@@ -42,11 +43,13 @@ class DeviceFeed:
         send: Send,
         on_failure: Callable[[], None],
         metrics: Metrics | None = None,
+        on_refused: Callable[[str], None] | None = None,
     ) -> None:
         self._db = db
         self._metrics = metrics or Metrics()  # deliver frames and their latency
         self._send = send
         self._on_failure = on_failure
+        self._on_refused = on_refused
         self._messaging = messaging
         self.user_id = user_id
         self.device_id = device_id
@@ -99,20 +102,28 @@ class DeviceFeed:
 
     def poll(self) -> None:
         """The bus may have lost notices (docs/subsystems/delivery.md, "When the bus is down"): look in the store
-        for whatever this device has not been sent yet, as a notice would have announced it."""
+        for whatever this device has not been sent yet, as a notice would have announced it, and for a
+        revocation or suspension whose notice was lost (`on_refused` gets "device_revoked" or
+        "account_suspended")."""
         if self._stopped or not self.synced or self._polling:
             return
         self._polling = True
         asyncio.get_running_loop().create_task(self._poll())
 
     async def _poll(self) -> None:
+        def look(c: Connection) -> tuple[dict[str, tuple[int, int]], str | None]:
+            return q.sync_starts(c, self.device_id, self.user_id), aq.device_standing(c, self.device_id)
+
         try:
-            ends = await self._db.read(lambda c: q.sync_starts(c, self.device_id, self.user_id))
+            ends, refused = await self._db.read(look)
         except Exception as exc:
             log.warning("delivery poll failed: %s", exc)
             return
         finally:
             self._polling = False
+        if refused is not None and self._on_refused is not None:
+            self._on_refused(refused)
+            return
         for conv_id, (_start, end) in ends.items():
             self.on_message(conv_id, end)
 

@@ -227,6 +227,19 @@ def device_and_status_by_token_hash(conn: Connection, token_hash: str) -> tuple[
     return (_device(rows[0]), str(rows[0].user_status)) if rows else None
 
 
+def device_standing(conn: Connection, device_id: str) -> str | None:
+    """Why a connected device must be closed: "device_revoked" (revoked, or gone with its account),
+    "account_suspended", or None if it may stay."""
+    row = conn.execute(
+        select(devices.c.revoked_at, users.c.status)
+        .join(users, users.c.id == devices.c.user_id)
+        .where(devices.c.id == device_id)
+    ).first()
+    if row is None or row.revoked_at is not None:
+        return "device_revoked"
+    return "account_suspended" if row.status == "suspended" else None
+
+
 # -- verification codes -------------------------------------------------------------------------------------
 
 

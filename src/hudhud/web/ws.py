@@ -87,6 +87,7 @@ MAX_BROADCAST_ID = 30  # room for "#<user id>"
 CLOSE_GOING_AWAY = 1001
 CLOSE_RESTART = 1012
 CLOSE_TRY_AGAIN_LATER = 1013
+HELLO_RETRY = 1.0  # retry_after of a hello whose token could not be checked
 
 
 def socket_class(hub: Hudhud) -> type[Socket]:
@@ -367,7 +368,6 @@ class Connection:
         self.context = logs.connection_context(self.conn_id)
         self.state = ConnectionState()
         self.principal: Principal | None = None
-        self.token = ""  # kept to check the device again when revocation notices may have been lost
         self.feed: DeviceFeed | None = None
         self.gone = False
         self.closing = False
@@ -544,7 +544,8 @@ class Connection:
 
     def _hello_timeout(self) -> None:
         self.hello_timer = None
-        if self.principal is None and not self.closing and not self.gone:
+        # A hello being checked has arrived in time: its own outcome closes the connection if it must.
+        if self.principal is None and self.serial is None and not self.closing and not self.gone:
             self.hub.metrics.client_error("not_authenticated")
             self.push(sf.error("not_authenticated", f"no hello within {HELLO_TIMEOUT:g} seconds"))
             self.close_soon(CLOSE_UNAUTHORIZED, "not_authenticated")
@@ -663,13 +664,19 @@ class Connection:
             self.push(sf.error(exc.code, exc.message, ref))
             self.close_soon(CLOSE_UNAUTHORIZED, exc.code)
             return
+        except Exception as exc:
+            # The token could not be checked (the database is unavailable): the client is not at fault and must
+            # come back, not log out, so never 4401.
+            log.warning("hello: the token could not be checked: %s", exc)
+            self.push(sf.error("unavailable", "the server cannot check the token now; retry", ref, HELLO_RETRY))
+            self.close_soon(CLOSE_TRY_AGAIN_LATER, "try again later")
+            return
         if self.gone:
             return
         if self.hello_timer is not None:
             self.hello_timer.cancel()
             self.hello_timer = None
         self.principal = p
-        self.token = frame.token
         self.state.authenticated()
         log.info(
             "connection open: user %s device %s",
@@ -678,7 +685,14 @@ class Connection:
             extra={"user": p.user_id, "device": p.device_id},
         )
         self.feed = DeviceFeed(
-            self.hub.db, self.hub.messaging, p.user_id, p.device_id, self.send, self._feed_failed, self.hub.metrics
+            self.hub.db,
+            self.hub.messaging,
+            p.user_id,
+            p.device_id,
+            self.send,
+            self._feed_failed,
+            metrics=self.hub.metrics,
+            on_refused=self._refused,
         )
         # Subscribe before the feed reads the store, so nothing committed meanwhile is missed.
         await self.hub.bus.subscribe(f"user:{p.user_id}", self._on_user_notice)
@@ -756,33 +770,25 @@ class Connection:
         elif kind == "chat_state":
             self.send_now(sf.chat_state(notice["c"], notice["s"]))
         elif kind == "revoked" and notice.get("d") == p.device_id:
-            self.push(sf.error("device_revoked", "this device was logged out"))
-            self.close_soon(CLOSE_UNAUTHORIZED, "device_revoked")
+            self._refused("device_revoked")
         elif kind == "suspended":
-            self.push(sf.error("account_suspended", "this account is suspended"))
-            self.close_soon(CLOSE_UNAUTHORIZED, "account_suspended")
+            self._refused("account_suspended")
+
+    def _refused(self, code: str) -> None:
+        """The device was revoked or its account suspended (by a notice, or found by a poll of the store)."""
+        if self.closing or self.gone:
+            return
+        message = "this account is suspended" if code == "account_suspended" else "this device was logged out"
+        self.push(sf.error(code, message))
+        self.close_soon(CLOSE_UNAUTHORIZED, code)
 
     def _on_bus_gap(self) -> None:
-        """Notices may have been lost: the feed looks in the store, and the device is checked again (a lost
-        `revoked` or `suspended` notice must not leave a logged-out device connected), at a random moment within
-        the poll interval so that a node's devices do not all read at once."""
-        if self.feed is not None and not self.gone:
-            self.loop.call_later(random.uniform(0, self.hub.settings.bus_poll_interval / 2), self._after_gap)
-
-    def _after_gap(self) -> None:
-        if self.feed is not None and not self.gone:
-            self.feed.poll()
-            self.spawn(self._check_device())
-
-    async def _check_device(self) -> None:
-        try:
-            await self.hub.accounts.authenticate(self.token)
-        except ClientError as exc:
-            if exc.code in ("device_revoked", "account_suspended", "unauthorized"):
-                self.push(sf.error(exc.code, exc.message))
-                self.close_soon(CLOSE_UNAUTHORIZED, exc.code)
-        except Exception as exc:  # the database is down too: the next gap checks again
-            log.debug("device check after a bus gap failed: %s", exc)
+        """Notices may have been lost: the feed looks in the store (for messages, and for whether the device was
+        revoked or its account suspended meanwhile: a lost notice must not leave a logged-out device connected),
+        at a random moment within half the poll interval so that a node's devices do not all read at once."""
+        feed = self.feed
+        if feed is not None and not self.gone:
+            self.loop.call_later(random.uniform(0, self.hub.settings.bus_poll_interval / 2), feed.poll)
 
     def _on_presence_notice(self, notice: Notice) -> None:
         p = self.principal

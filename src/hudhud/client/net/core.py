@@ -37,6 +37,18 @@ log = logging.getLogger("hudhud.client")
 _END = object()
 
 
+async def wait_event(event: asyncio.Event, timeout: float) -> bool:
+    """Wait up to `timeout` seconds for `event`; True if it was set. A cancellation that arrives just as the
+    event is set still cancels: `asyncio.wait_for` on Python 3.11 returns normally then (gh-86296), and a
+    session task that loops on it would outlive its connection, leaving the session stuck, never reconnecting."""
+    try:
+        async with asyncio.timeout(timeout):
+            await event.wait()
+    except TimeoutError:
+        return False
+    return True
+
+
 class EventStream:
     """One subscriber's queue of events. Created synchronously by `HudhudClient.events()`, so nothing emitted
     after that call is missed; ends when the client stops or the stream is closed."""

@@ -4,13 +4,12 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import time
 import uuid
 from typing import Any
 
-from hudhud.client.net.core import _Job
+from hudhud.client.net.core import _Job, wait_event
 from hudhud.client.net.protocol import (
     FORWARD_GRACE,
     MAX_BROADCAST_ID,
@@ -337,8 +336,7 @@ class Outbox(RestCalls):
                 self._inflight[entry.id] = entry.target
                 self.stats.sends += 1
                 await self._send_frame(frame)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._outbox_wake.wait(), 5.0)
+            await wait_event(self._outbox_wake, 5.0)
 
     @staticmethod
     def _frame_for(entry: OutboxEntry) -> dict[str, Any]:

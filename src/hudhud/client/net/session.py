@@ -15,7 +15,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from hudhud import PROTOCOL_VERSION, __version__
 from hudhud.client.net.backoff import backoff_delay
-from hudhud.client.net.core import _END, _Outcome, log
+from hudhud.client.net.core import _END, _Outcome, log, wait_event
 from hudhud.client.net.outbox import Outbox
 from hudhud.client.net.protocol import (
     CLOSE_UNAUTHORIZED,
@@ -142,8 +142,7 @@ class Session(Outbox):
                 delay = max(delay, outcome.retry_after)
             self._set_state(ConnState.DISCONNECTED, outcome.reason, delay)
             log.info("disconnected (%s); reconnecting in %.2f s", outcome.reason, delay)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop_event.wait(), delay)
+            await wait_event(self._stop_event, delay)
 
     def _logged_out(self, reason: str) -> None:
         if reason in ("device_revoked",):
@@ -376,8 +375,7 @@ class Session(Outbox):
         while True:
             await self._ack_wake.wait()
             if not self._ack_urgent.is_set():
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._ack_urgent.wait(), self._ack_delay)
+                await wait_event(self._ack_urgent, self._ack_delay)
             self._ack_wake.clear()
             self._ack_urgent.clear()
             await self._flush_acks()
