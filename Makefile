@@ -12,7 +12,7 @@ IN_CI := $(filter 1 true yes TRUE,$(CI))
 WEB_TOOLS := $(or $(HAVE_NODE),$(IN_CI))
 WEB_CHECK_DIR ?= $(or $(TMPDIR),/tmp)/hudhud-web-check$(subst /,-,$(CURDIR))
 
-.PHONY: run test check lint format bench bench-web clean web web-dev web-test web-check
+.PHONY: run test test-sqlite test-postgres check lint format bench bench-web clean web web-dev web-test web-check
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,14 @@ run: $(STAMP)
 
 test: $(DEVSTAMP) $(if $(WEB_TOOLS),web-test)
 	$(BIN)/pytest -q
+
+# The whole suite on one engine: every server a test starts runs on SQLite (a file in its data directory) or on a
+# fresh PostgreSQL database of its own (HUDHUD_TEST_POSTGRES_URL, default postgresql://root@127.0.0.1:5432/test).
+test-sqlite: $(DEVSTAMP)
+	HUDHUD_TEST_DATABASE=sqlite $(BIN)/pytest -q $(PYTEST_ARGS)
+
+test-postgres: $(DEVSTAMP)
+	HUDHUD_TEST_DATABASE=postgresql $(BIN)/pytest -q $(PYTEST_ARGS)
 
 check: $(DEVSTAMP)
 	$(BIN)/ruff check src tests benchmarks
