@@ -269,11 +269,9 @@ class MediaService:
                 except StoreError as exc:
                     log.warning("media %s: the media store failed to stage a chunk: %s", media_id, exc)
                     raise ServiceUnavailable(STORE_DOWN + "send the chunk again", retry_after=5.0) from exc
-                try:
-                    stands = await self._db.write(lambda c: mq.add_part(c, media_id, offset, size, key, now))
-                except BaseException:
-                    await self._forget([key])
-                    raise
+                # If this write fails, the object stays: it may have been recorded after all (a lost connection
+                # after COMMIT), and an unrecorded one is only space (docs/subsystems/media.md, "known leak").
+                stands = await self._db.write(lambda c: mq.add_part(c, media_id, offset, size, key, now))
                 if stands is not None:  # another chunk for this offset won (on another node)
                     await self._forget([key])
                     raise OffsetMismatch(f"the upload stands at byte {stands}, not {offset}", stands)
@@ -531,7 +529,7 @@ class MediaService:
 
     def _clean_scratch(self, older_than: float) -> None:
         """Remove scratch files left by a process that died (by their age on the wall clock: they are files)."""
-        limit = time.time() - older_than
+        limit = time.time() - max(older_than, 3600.0)  # never a chunk that is still arriving
         with contextlib.suppress(FileNotFoundError):
             for path in self.scratch.iterdir():
                 with contextlib.suppress(FileNotFoundError):
