@@ -12,7 +12,7 @@ IN_CI := $(filter 1 true yes TRUE,$(CI))
 WEB_TOOLS := $(or $(HAVE_NODE),$(IN_CI))
 WEB_CHECK_DIR ?= $(or $(TMPDIR),/tmp)/hudhud-web-check$(subst /,-,$(CURDIR))
 
-.PHONY: run test check lint format bench bench-web clean web web-dev web-test web-check
+.PHONY: run test test-sqlite test-postgres check lint format bench bench-web clean web web-dev web-test web-check
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,8 +29,27 @@ $(DEVSTAMP): pyproject.toml | $(BIN)/python
 run: $(STAMP)
 	$(BIN)/hudhud serve
 
+# What CI runs: the whole suite on SQLite, then again on PostgreSQL without the browser tests (tests/web, about
+# half the time of a pass; make test-postgres runs them too). Figures: docs/subsystems/storage.md "Tests on both
+# engines". Without PostgreSQL the second pass is skipped, except under CI=true.
+PG_ANSWERS := from tests.support import postgres_answers; raise SystemExit(postgres_answers() is not None)
+
 test: $(DEVSTAMP) $(if $(WEB_TOOLS),web-test)
-	$(BIN)/pytest -q
+	HUDHUD_TEST_DATABASE=sqlite $(BIN)/pytest -q $(PYTEST_ARGS)
+	@if [ -n "$(IN_CI)" ] || $(BIN)/python -c "$(PG_ANSWERS)" 2>/dev/null; then \
+	  echo "the suite again on PostgreSQL, without tests/web"; \
+	  HUDHUD_TEST_DATABASE=postgresql $(BIN)/pytest -q --ignore=tests/web $(PYTEST_ARGS); \
+	else \
+	  echo "no PostgreSQL at $${HUDHUD_TEST_POSTGRES_URL:-postgresql://root@127.0.0.1:5432/test}: the PostgreSQL pass is skipped (never under CI=true)"; \
+	fi
+
+# The whole suite on one engine: every server a test starts runs on SQLite (a file in its data directory) or on a
+# fresh PostgreSQL database of its own (HUDHUD_TEST_POSTGRES_URL, default postgresql://root@127.0.0.1:5432/test).
+test-sqlite: $(DEVSTAMP)
+	HUDHUD_TEST_DATABASE=sqlite $(BIN)/pytest -q $(PYTEST_ARGS)
+
+test-postgres: $(DEVSTAMP)
+	HUDHUD_TEST_DATABASE=postgresql $(BIN)/pytest -q $(PYTEST_ARGS)
 
 check: $(DEVSTAMP)
 	$(BIN)/ruff check src tests benchmarks

@@ -1,64 +1,89 @@
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import os
-import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
 
-from tests.support import POSTGRES_URL, ServerHandle, running_server
+from tests.support import (
+    ON_POSTGRES,
+    POSTGRES_URL,
+    TEST_DATABASE,
+    ServerHandle,
+    create_postgres_database,
+    drop_postgres_database,
+    drop_test_databases,
+    postgres_answers,
+    running_server,
+)
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
-def _run(coro: Any) -> Any:
-    """Run a coroutine to completion on a loop of its own (usable from sync fixtures inside a running loop)."""
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, coro).result()
+def pytest_report_header(config: pytest.Config) -> str:
+    where = f" ({POSTGRES_URL}, a fresh database per server)" if ON_POSTGRES else ""
+    return f"hudhud test database: {TEST_DATABASE}{where}"
 
 
-def _admin_engine() -> Any:
-    return create_async_engine(
-        POSTGRES_URL.replace("postgresql://", "postgresql+asyncpg://"), isolation_level="AUTOCOMMIT"
-    )
+def pytest_sessionstart(session: pytest.Session) -> None:
+    if ON_POSTGRES and (why := postgres_answers()) is not None:
+        raise pytest.UsageError(f"HUDHUD_TEST_DATABASE=postgresql but {POSTGRES_URL} does not answer: {why}")
 
 
-async def _execute(sql: str) -> None:
-    engine = _admin_engine()
-    try:
-        async with engine.connect() as conn:
-            await conn.execute(text(sql))
-    finally:
-        await engine.dispose()
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not ON_POSTGRES:
+        return
+    for item in items:
+        marker = item.get_closest_marker("sqlite_only")
+        if marker is not None:
+            why = marker.kwargs.get("reason") or (marker.args[0] if marker.args else "SQLite-specific")
+            item.add_marker(pytest.mark.skip(reason=f"SQLite only: {why}"))
+
+
+@pytest.fixture(autouse=True)
+def _test_databases() -> Iterator[None]:
+    """Drops the PostgreSQL databases the servers of this test made (HUDHUD_TEST_DATABASE=postgresql). Those of
+    wider-scoped fixtures (made before this one runs) stay until the end of the session."""
+    from tests import support
+
+    before = set(support._databases)
+    yield
+    if ON_POSTGRES:
+        drop_test_databases(keep=before)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _session_databases() -> Iterator[None]:
+    yield
+    if ON_POSTGRES:
+        drop_test_databases()
 
 
 @pytest.fixture
 def postgres_url() -> Iterator[str]:
     """A fresh, empty PostgreSQL database for one test. Skips where there is no PostgreSQL, never in CI."""
-    try:
-        _run(_execute("SELECT 1"))
-    except Exception as exc:
-        if IN_CI:
-            pytest.fail(f"PostgreSQL is required under CI but {POSTGRES_URL} does not answer: {exc}")
+    if (why := postgres_answers()) is not None:
+        if IN_CI or ON_POSTGRES:
+            pytest.fail(f"PostgreSQL is required here but {POSTGRES_URL} does not answer: {why}")
         pytest.skip(f"no PostgreSQL at {POSTGRES_URL}")
-    name = f"hudhud_t_{uuid.uuid4().hex[:12]}"
-    _run(_execute(f'CREATE DATABASE "{name}"'))
-    base = POSTGRES_URL.rsplit("/", 1)[0]
+    url = create_postgres_database()
     try:
-        yield f"{base}/{name}"
+        yield url
     finally:
-        _run(_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        drop_postgres_database(url)
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+# On PostgreSQL sessions the SQLite half is the SQLite session's business.
+_ENGINES = [pytest.param("postgresql", marks=pytest.mark.postgres)]
+if not ON_POSTGRES:
+    _ENGINES.insert(0, pytest.param("sqlite"))
+
+
+@pytest.fixture(params=_ENGINES)
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """Runs the test once on SQLite and once on PostgreSQL."""
+    """Runs the test on SQLite and on PostgreSQL (on PostgreSQL only, in a HUDHUD_TEST_DATABASE=postgresql session)."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'contract.db'}"
     url: str = request.getfixturevalue("postgres_url")
@@ -67,7 +92,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 @pytest.fixture
 async def server(tmp_path: Path) -> AsyncIterator[ServerHandle]:
-    """The real server (SQLite) on a free port, with a fake SMS provider."""
+    """The real server (on the session's database engine) on a free port, with a fake SMS provider."""
     async with running_server(tmp_path) as handle:
         yield handle
 

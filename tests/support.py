@@ -4,10 +4,12 @@ protocol client that speaks frames exactly as docs/protocol.md describes them.""
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import json
 import os
 import socket
+import threading
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -29,6 +31,89 @@ from hudhud.web.edge import uvicorn_options
 from hudhud.web.server import create_app
 
 POSTGRES_URL = os.environ.get("HUDHUD_TEST_POSTGRES_URL", "postgresql://root@127.0.0.1:5432/test")
+# The engine every server of this test session runs on: "sqlite" (the default: a file in the server's data
+# directory) or "postgresql" (a fresh database on the server at HUDHUD_TEST_POSTGRES_URL for each data directory,
+# dropped after the test). `make test-sqlite` and `make test-postgres` set it.
+TEST_DATABASE = os.environ.get("HUDHUD_TEST_DATABASE", "sqlite").strip().lower() or "sqlite"
+if TEST_DATABASE == "postgres":
+    TEST_DATABASE = "postgresql"
+if TEST_DATABASE not in ("sqlite", "postgresql"):
+    raise RuntimeError(f"HUDHUD_TEST_DATABASE is sqlite or postgresql, not {TEST_DATABASE!r}")
+ON_POSTGRES = TEST_DATABASE == "postgresql"
+
+
+# -- PostgreSQL databases for tests ------------------------------------------------------------------------------
+
+
+def run_coroutine(coro: Any) -> Any:
+    """Run a coroutine to completion on a loop of its own: usable from sync code and from inside a running loop
+    (it blocks that loop meanwhile, which tests can afford for a CREATE DATABASE)."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
+async def _admin(sql: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(POSTGRES_URL)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+def postgres_answers() -> Exception | None:
+    """None if the PostgreSQL server at POSTGRES_URL answers, else why not."""
+    try:
+        run_coroutine(_admin("SELECT 1"))
+    except Exception as exc:
+        return exc
+    return None
+
+
+def create_postgres_database() -> str:
+    """A fresh, empty database on the test PostgreSQL server; its URL."""
+    name = f"hudhud_t_{uuid.uuid4().hex[:12]}"
+    run_coroutine(_admin(f'CREATE DATABASE "{name}"'))
+    return f"{POSTGRES_URL.rsplit('/', 1)[0]}/{name}"
+
+
+def drop_postgres_database(url: str) -> None:
+    run_coroutine(_admin(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)'))
+
+
+_databases: dict[Path, str] = {}  # data directory -> its PostgreSQL database, while the test runs
+_databases_lock = threading.Lock()
+
+
+def database_for(data_dir: Path) -> str:
+    """The database URL a server (or CLI command) using `data_dir` runs on in this test session: "" on SQLite
+    (the server's default, a file in the data directory), else that data directory's own PostgreSQL database,
+    made on first use, so a server restarted on the same data directory, or an admin command run on it, finds
+    the same data. Dropped after the test (`drop_test_databases`)."""
+    if not ON_POSTGRES:
+        return ""
+    key = data_dir.resolve()
+    with _databases_lock:
+        if key not in _databases:
+            _databases[key] = create_postgres_database()
+        return _databases[key]
+
+
+def database_env(data_dir: Path) -> dict[str, str]:
+    """The environment for a `hudhud` subprocess on `data_dir`: HUDHUD_DATABASE_URL on PostgreSQL."""
+    url = database_for(data_dir)
+    return {"HUDHUD_DATABASE_URL": url} if url else {}
+
+
+def drop_test_databases(keep: set[Path] | None = None) -> None:
+    """Drop the databases `database_for` made (except those of the data directories in `keep`)."""
+    with _databases_lock:
+        doomed = {k: v for k, v in _databases.items() if not keep or k not in keep}
+        for k in doomed:
+            del _databases[k]
+    for url in doomed.values():
+        drop_postgres_database(url)
 
 
 def free_socket() -> socket.socket:
@@ -244,7 +329,7 @@ async def running_server(
     async with serve_asgi(sms.app) as sms_url:
         settings = Settings(
             data_dir=tmp / "var",
-            database_url=database_url,
+            database_url=database_url or database_for(tmp / "var"),
             sms_backend="webhook",
             sms_webhook_url=sms_url + "/sms",
             **overrides,

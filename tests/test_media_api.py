@@ -500,12 +500,14 @@ async def test_quota_per_user(server_factory: Any) -> None:
             assert r.status_code == 201
             r = await mk.create(c, "document", data + b"2")
             assert r.status_code == 403 and r.json()["error"]["code"] == "quota_exceeded"
-            # Abandoning an upload gives its share back.
-            assert (
-                await c.delete(f"/v1/media/{(await mk.create(c, 'document', b'%PDF-x')).json()['media_id']}")
-            ).status_code == 204
-            pending = [p for p in (server.hub.settings.data_dir / "media" / "uploads").iterdir()]
-            assert len(pending) == 1
+            # Abandoning an upload gives its share back, and its staged chunk goes.
+            abandoned = (await mk.create(c, "document", b"%PDF-x")).json()["media_id"]
+            r = await c.patch(f"/v1/media/{abandoned}/upload", content=b"%PDF", headers={"Upload-Offset": "0"})
+            assert r.status_code == 200 and r.json()["offset"] == 4
+            assert [o for o in stored_objects(server) if o.startswith(f"upload/{abandoned}x")]
+            assert (await c.delete(f"/v1/media/{abandoned}")).status_code == 204
+            assert not [o for o in stored_objects(server) if o.startswith("upload/")]
+            assert not list((server.hub.settings.data_dir / "media" / "uploads").iterdir())  # no scratch file left
             r = await c.get("/v1/media/none/upload")
             assert r.status_code == 404
 
@@ -532,13 +534,16 @@ async def test_retention_sweeps_unsent_media_and_stale_uploads(server_factory: A
         await send_media(b, [twin2["media_id"]], to=amal.id)
         before = stored_objects(server)
         assert len([o for o in before if o.startswith("blob/")]) == 3
+        # Staged chunks: only the stale upload's (those of finished uploads went when they were finalized).
+        staged = [o for o in before if o.startswith("upload/")]
+        assert len(staged) == 1 and staged[0].startswith(f"upload/{stale}x0x"), staged
 
         report = await server.hub.media.sweep()
         assert report.uploads_deleted == 0
         clock.advance(601)
         report = await server.hub.media.sweep()
         assert report.uploads_deleted == 1 and report.blobs_deleted == 0  # the stale upload
-        assert not (server.hub.settings.data_dir / "media" / "uploads" / f"{stale}.part").exists()
+        assert not [o for o in stored_objects(server) if o.startswith("upload/")]  # its staged chunk went too
         async with amal.http() as c:
             assert (await c.get(f"/v1/media/{stale}/upload")).status_code == 404
         clock.advance(3600)

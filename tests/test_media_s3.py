@@ -79,6 +79,16 @@ def s3_store(s3: dict[str, str], bucket: str, prefix: str = "") -> S3MediaStore:
     return S3MediaStore(s3["endpoint"], bucket, prefix=prefix, access_key=s3["access_key"], secret_key=s3["secret_key"])
 
 
+def s3_settings(s3: dict[str, str], url: str) -> dict[str, Any]:
+    """Server settings for a media store in the moto bucket `url` names (s3://bucket/prefix)."""
+    return {
+        "media_store_url": url,
+        "media_s3_endpoint": s3["endpoint"],
+        "media_s3_access_key": s3["access_key"],
+        "media_s3_secret_key": s3["secret_key"],
+    }
+
+
 @pytest.fixture(params=["local", "s3"])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[MediaStore]:
     if request.param == "local":
@@ -211,29 +221,39 @@ async def test_the_server_on_s3(s3: dict[str, str], tmp_path: Path) -> None:
 
 
 async def test_storage_outage_keeps_the_upload_for_a_later_finalize(s3: dict[str, str], tmp_path: Path) -> None:
+    """Chunks are staged in the store: while it is down a chunk is refused (503, nothing staged) and a finalize
+    fails without losing what was staged; once it is back, the same requests succeed."""
     from tests.test_client_sdk import closed_port
 
-    settings: dict[str, Any] = {
-        "media_store_url": "s3://down/x",
-        "media_s3_endpoint": f"http://127.0.0.1:{closed_port()}",
-        "media_s3_access_key": "k",
-        "media_s3_secret_key": "s",
-    }
-    async with running_server(tmp_path, **settings) as server:
+    await (back := s3_store(s3, "back")).create_bucket()
+    await back.close()
+    async with running_server(tmp_path, **s3_settings(s3, "s3://back/x")) as server:
         (amal,) = await people(server, "amal")
-        data = mk.pdf()
+        data, other = mk.pdf(), mk.pdf(3)
+        media = server.hub.media
+        up = media.store
+        down = S3MediaStore(f"http://127.0.0.1:{closed_port()}", "back", prefix="x", access_key="k", secret_key="s")
         async with amal.http() as c:
             media_id = (await mk.create(c, "document", data, "application/pdf")).json()["media_id"]
-            await c.patch(f"/v1/media/{media_id}/upload", content=data, headers={"Upload-Offset": "0"})
+            r = await c.patch(f"/v1/media/{media_id}/upload", content=data, headers={"Upload-Offset": "0"})
+            assert r.status_code == 200 and r.json()["offset"] == len(data)
+            second = (await mk.create(c, "document", other, "application/pdf")).json()["media_id"]
+            media.store = down
             r = await c.post(f"/v1/media/{media_id}/finalize")
             assert r.status_code == 503 and r.json()["error"]["code"] == "unavailable"
             assert r.headers["retry-after"] == "6"
             status = (await c.get(f"/v1/media/{media_id}/upload")).json()
             assert status["offset"] == len(data) and status["status"] != "ready"
-            # The storage is back (here: the test points the service at the real one): finalize again.
-            await server.hub.media.store.close()
-            server.hub.media.store = s3_store(s3, "back")
-            await server.hub.media.store.create_bucket()  # type: ignore[attr-defined]
+            r = await c.patch(f"/v1/media/{second}/upload", content=other, headers={"Upload-Offset": "0"})
+            assert r.status_code == 503 and r.json()["error"]["code"] == "unavailable"
+            assert (await c.get(f"/v1/media/{second}/upload")).json()["offset"] == 0
+            # The storage is back: finalize again, send the refused chunk again.
+            media.store = up
             r = await c.post(f"/v1/media/{media_id}/finalize")
             assert r.status_code == 200 and r.json()["status"] == "ready"
             assert (await c.get(f"/v1/media/{media_id}")).content == data
+            r = await c.patch(f"/v1/media/{second}/upload", content=other, headers={"Upload-Offset": "0"})
+            assert r.status_code == 200 and r.json()["offset"] == len(other)
+            assert (await c.post(f"/v1/media/{second}/finalize")).status_code == 200
+            assert (await c.get(f"/v1/media/{second}")).content == other
+        await down.close()

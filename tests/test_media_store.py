@@ -145,3 +145,23 @@ async def test_usage_and_retention_queries(db):
     assert await db.read(lambda c: mq.blob_state(c, "blob/aa/other")) is None
     assert await db.read(lambda c: mq.blob_state(c, "blob/aa/shared")) == "stored"
     assert await db.read(lambda c: mq.usage_bytes(c, "ua")) == 100
+
+
+async def test_staged_parts_compare_and_set(db):
+    """A chunk is recorded only where the upload stands: of two chunks for one offset (two nodes, say) the second
+    writes nothing and learns where the upload stands; a finished upload takes no chunk; deleting the upload
+    hands back its parts' keys."""
+    await setup(db)
+    await db.write(lambda c: mq.insert_media(c, "mup", "ua", "document", "", "", False, 300, "a" * 64, 1.0))
+    assert await db.write(lambda c: mq.add_part(c, "mup", 0, 100, "upload/first", 2.0)) is None
+    assert await db.write(lambda c: mq.add_part(c, "mup", 0, 100, "upload/loser", 2.0)) == 100
+    assert await db.write(lambda c: mq.add_part(c, "mup", 50, 10, "upload/wrong", 2.0)) == 100
+    assert await db.write(lambda c: mq.add_part(c, "mup", 100, 200, "upload/second", 3.0)) is None
+    record = await db.read(lambda c: mq.get_media(c, "mup"))
+    assert record.staged == 300 and record.updated_at == 3.0
+    assert await db.read(lambda c: mq.parts(c, "mup")) == [(0, 100, "upload/first"), (100, 200, "upload/second")]
+    assert await db.write(lambda c: mq.add_part(c, "nope", 0, 1, "upload/x", 3.0)) == 0
+    await db.write(lambda c: mq.mark_ready(c, "mup", 4.0))
+    assert await db.write(lambda c: mq.add_part(c, "mup", 300, 1, "upload/late", 5.0)) == 300
+    assert sorted(await db.write(lambda c: mq.delete_media(c, "mup"))) == ["upload/first", "upload/second"]
+    assert await db.read(lambda c: mq.parts(c, "mup")) == []

@@ -19,12 +19,14 @@ from hudhud.store.schema import blocks
 from tests import mediakit as mk
 from tests.clikit import Cli, _clean_env  # noqa: F401 - the fixture applies to this module
 from tests.groupkit import create_group, people
-from tests.support import running_server
+from tests.support import database_for, running_server
 from tests.test_client_sdk import login_profile
 
 
 async def admin(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     capsys.readouterr()
+    if "--data-dir" in argv and (url := database_for(Path(argv[argv.index("--data-dir") + 1]))):
+        argv = (*argv, "--database-url", url)  # HUDHUD_TEST_DATABASE=postgresql: the data directory's database
     rc = await asyncio.to_thread(main, ["admin", *argv])
     out, err = capsys.readouterr()
     return rc, out, err

@@ -1,5 +1,6 @@
 """Blocking, strangers, spam limits, reports and moderation, automatic throttling, forwarding, broadcast lists."""
 
+import os
 import subprocess
 import sys
 
@@ -7,6 +8,7 @@ from sqlalchemy import func, select
 
 from hudhud.store.schema import conversations, messages
 from tests.groupkit import people
+from tests.support import database_env
 
 
 async def count(server, table, *where):
@@ -172,11 +174,16 @@ def test_admin_cli_reports_and_suspend(tmp_path):
     data = tmp_path / "var"
     cli = [sys.executable, "-m", "hudhud.cli", "admin"]
 
+    env = {**os.environ, **database_env(data)}
+
     def run(*args):
-        return subprocess.run([*cli, *args, "--data-dir", str(data)], capture_output=True, text=True, check=True).stdout
+        return subprocess.run(
+            [*cli, *args, "--data-dir", str(data)], env=env, capture_output=True, text=True, check=True
+        ).stdout
 
     subprocess.run(
         [sys.executable, "-m", "hudhud.cli", "admin", "create-user", "+201001234567", "--data-dir", str(data)],
+        env=env,
         check=True,
         capture_output=True,
     )

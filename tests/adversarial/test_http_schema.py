@@ -22,7 +22,7 @@ from schemathesis import checks as st_checks
 from schemathesis.generation.modes import GenerationMode
 from schemathesis.specs.openapi import checks as oa_checks
 
-from tests.support import free_socket
+from tests.support import database_env, free_socket
 
 pytestmark = pytest.mark.slow
 
@@ -44,6 +44,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     data = tmp_path_factory.mktemp("schema") / "var"
     out = subprocess.run(
         [*HUDHUD, "admin", "create-user", "+201001234567", "--name", "Amal", "--json", "--data-dir", str(data)],
+        env={**os.environ, **database_env(data)},
         check=True,
         capture_output=True,
         text=True,
@@ -52,7 +53,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     sock = free_socket()
     port = sock.getsockname()[1]
     sock.close()
-    env = {**os.environ, "HUDHUD_LOG_LEVEL": "warning"}
+    env = {**os.environ, "HUDHUD_LOG_LEVEL": "warning", **database_env(data)}
     log = (data / "server.log").open("wb")  # kept for a failure's post-mortem
     proc = subprocess.Popen(
         [*HUDHUD, "serve", "--port", str(port), "--data-dir", str(data)], env=env, stdout=log, stderr=log

@@ -15,7 +15,7 @@ import httpx
 import pytest
 from websockets.asyncio.client import connect
 
-from tests.support import free_socket
+from tests.support import database_env, free_socket
 
 HUDHUD = [sys.executable, "-m", "hudhud.cli"]
 CONSOLE_LINE = re.compile(r"^\[hudhud\] SMS to (\+[0-9]{8,15}): your Hudhud code is ([0-9]{6})$")
@@ -28,7 +28,7 @@ def serve(data: Path, *args: str, stdout: int | None = subprocess.DEVNULL):
     sock = free_socket()
     port = sock.getsockname()[1]
     sock.close()
-    env = {**os.environ, "HUDHUD_LOG_LEVEL": "warning", "HUDHUD_CODE_MAX_PER_IP_HOUR": "1000"}
+    env = {**os.environ, "HUDHUD_LOG_LEVEL": "warning", "HUDHUD_CODE_MAX_PER_IP_HOUR": "1000", **database_env(data)}
     cmd = [*HUDHUD, "serve", "--port", str(port), "--data-dir", str(data), *args]
     proc = subprocess.Popen(cmd, env=env, stdout=stdout, stderr=subprocess.DEVNULL, text=True)
     url = f"http://127.0.0.1:{port}"

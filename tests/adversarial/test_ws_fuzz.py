@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import sqlite3
 import threading
 import uuid
 from collections.abc import Iterator
@@ -27,8 +26,10 @@ import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlalchemy import Connection, text
 from websockets.asyncio.client import connect
 
+from hudhud.app import Hudhud
 from tests.adversarial.rawws import BINARY, TEXT, RawSocket, close_code, frame
 from tests.support import running_server
 
@@ -51,7 +52,7 @@ class Live:
         self.ready = threading.Event()
         self.users: dict[str, tuple[str, str]] = {}
         self.url = ""
-        self.db = tmp / "var" / "hudhud.db"
+        self.hub: Hudhud | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
         self.stop: asyncio.Event | None = None
         self.thread = threading.Thread(target=lambda: asyncio.run(self._main()), daemon=True)
@@ -62,6 +63,7 @@ class Live:
                 user_id, _, token = await server.make_user(phone, name)
                 self.users[name] = (user_id, token)
             self.url = server.url
+            self.hub = server.hub
             self.loop = asyncio.get_running_loop()
             self.stop = asyncio.Event()
             self.ready.set()
@@ -192,20 +194,29 @@ async def healthy(live: Live) -> None:
                     break
 
 
-def consistent(db: Path) -> None:
-    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+def consistent(live: Live) -> None:
+    """Read through the server's own database (SQLite or PostgreSQL), on its event loop."""
+
+    def check(conn: Connection) -> None:
         holes = conn.execute(
-            "SELECT c.id, c.last_seq, COUNT(m.seq), MAX(m.seq) FROM conversations c "
-            "LEFT JOIN messages m ON m.conversation_id = c.id GROUP BY c.id "
-            "HAVING COUNT(m.seq) != c.last_seq OR COALESCE(MAX(m.seq), 0) != c.last_seq"
+            text(
+                "SELECT c.id, c.last_seq, COUNT(m.seq), MAX(m.seq) FROM conversations c "
+                "LEFT JOIN messages m ON m.conversation_id = c.id GROUP BY c.id, c.last_seq "
+                "HAVING COUNT(m.seq) != c.last_seq OR COALESCE(MAX(m.seq), 0) != c.last_seq"
+            )
         ).fetchall()
         assert holes == [], holes
         strays = conn.execute(
-            "SELECT m.conversation_id, m.seq FROM messages m LEFT JOIN members p "
-            "ON p.conversation_id = m.conversation_id AND p.user_id = m.sender_id "
-            "WHERE m.kind = 'user' AND p.user_id IS NULL"
+            text(
+                "SELECT m.conversation_id, m.seq FROM messages m LEFT JOIN members p "
+                "ON p.conversation_id = m.conversation_id AND p.user_id = m.sender_id "
+                "WHERE m.kind = 'user' AND p.user_id IS NULL"
+            )
         ).fetchall()
         assert strays == [], strays
+
+    assert live.hub is not None and live.loop is not None
+    asyncio.run_coroutine_threadsafe(live.hub.db.read(check), live.loop).result(30)
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -219,4 +230,4 @@ def test_frames_from_one_client_never_hurt_the_server_or_anyone_else(live: Live,
         await healthy(live)
 
     asyncio.run(example())
-    consistent(live.db)
+    consistent(live)

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from tests.adversarial.rawws import RawSocket, text
-from tests.support import free_socket
+from tests.support import database_env, free_socket
 from tests.test_crash import HUDHUD, admin_create
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
@@ -32,7 +32,7 @@ def rss(pid: int) -> int:
 
 async def start_server(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
     """`hudhud serve` with its default limits (the message rate limit included, as in production)."""
-    env = {**os.environ, "HUDHUD_LOG_LEVEL": "warning"}
+    env = {**os.environ, "HUDHUD_LOG_LEVEL": "warning", **database_env(data_dir)}
     args = [*HUDHUD, "serve", "--port", str(port), "--data-dir", str(data_dir)]
     proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # noqa: ASYNC220
     async with httpx.AsyncClient() as c:

@@ -23,7 +23,7 @@ import httpx
 import pytest
 import uvicorn
 
-from tests.support import SmsSink, free_socket
+from tests.support import SmsSink, database_env, free_socket
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 CHROMIUM = os.environ.get("HUDHUD_CHROMIUM", "/usr/bin/chromium")
@@ -104,6 +104,7 @@ class HudhudProcess:
             "HUDHUD_MESSAGES_PER_MINUTE": "100000",  # the long-chat test sends hundreds at once
         }
         env.pop("HUDHUD_DATABASE_URL", None)
+        env.update(database_env(self.data_dir))  # HUDHUD_TEST_DATABASE=postgresql: this server's own database
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
                 [sys.executable, "-c", "import sys; from hudhud.cli import main; sys.exit(main())", "serve"],

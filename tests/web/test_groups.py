@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from tests.support import database_env
 from tests.web.conftest import Web, new_phone, which_hudhud
 
 
@@ -142,7 +143,7 @@ def test_groups_invitations_roles_links_and_consent(web: Any) -> None:
     wait_until(lambda: len(amira.rest("GET", f"/v1/groups/{gid}")["members"]) == 2, "Chadi to be out of the group")
     reports = subprocess.run(
         [*which_hudhud(), "admin", "reports"],
-        env={**os.environ, "HUDHUD_DATA_DIR": str(amira.server.data_dir)},
+        env={**os.environ, "HUDHUD_DATA_DIR": str(amira.server.data_dir), **database_env(amira.server.data_dir)},
         capture_output=True,
         text=True,
         timeout=60,

@@ -5,6 +5,7 @@ by the operator (`hudhud admin create-users`) writing from plain protocol client
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -13,6 +14,7 @@ from typing import Any
 
 from websockets.sync.client import connect
 
+from tests.support import database_env
 from tests.web.conftest import new_phone, which_hudhud
 
 COUNT = 1000
@@ -24,6 +26,7 @@ def make_accounts(data_dir: Path, n: int) -> list[dict[str, Any]]:
     csv.write_text("\n".join(rows) + "\n")
     out = subprocess.run(
         [*which_hudhud(), "admin", "create-users", "--json", "--data-dir", str(data_dir), str(csv)],
+        env={**os.environ, **database_env(data_dir)},
         capture_output=True,
         text=True,
         timeout=300,

@@ -28,7 +28,12 @@ class UrlInvalid(ClientError):
 
 
 def load_secret(configured: str, data_dir: Path) -> bytes:
-    """The configured secret, else one made once and kept in data_dir/media-url.key (mode 0600)."""
+    """The configured secret, else one made once and kept in data_dir/media-url.key (mode 0600).
+
+    Several processes sharing the data directory (`--workers`, or nodes on one shared filesystem) get the same
+    key: the file is written whole under a name of its own and then linked into place, so whichever process
+    comes first makes it and the others read it, never an empty or half-written file. Nodes that do not share
+    the data directory must be given the same `media_url_secret`, or a URL signed by one is refused by another."""
     if configured:
         return configured.encode()
     path = data_dir / "media-url.key"
@@ -38,11 +43,19 @@ def load_secret(configured: str, data_dir: Path) -> bytes:
         pass
     data_dir.mkdir(parents=True, exist_ok=True)
     key = secrets.token_urlsafe(32).encode()
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    tmp = data_dir / f".media-url.key.{secrets.token_hex(6)}"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         os.write(fd, key)
+        os.fsync(fd)
     finally:
         os.close(fd)
+    try:
+        os.link(tmp, path)  # fails if another process was first: then its key is the key
+    except FileExistsError:
+        return path.read_bytes().strip()
+    finally:
+        tmp.unlink()
     return key
 
 

@@ -3,10 +3,12 @@
 * `LocalMediaStore`: files under the data directory (the default; one node, or several sharing a filesystem).
 * `S3MediaStore` (`hudhud.media.s3`): any S3-compatible object storage, for several nodes.
 
-Keys are chosen by the caller and are content addresses (`blob_key(sha256)`), so a put of an existing key
-writes the same bytes again and is harmless. Uploads are staged as local files before they are stored (they
-must be checksummed, sniffed and stripped first), so `put_file` is what the service calls; `put` takes any
-stream of chunks.
+Keys are chosen by the caller. Blobs and thumbnails are content addresses (`blob_key(sha256)`), so a put of an
+existing key writes the same bytes again and is harmless. The chunks of uploads in progress are objects too
+(`upload_key`), each written once under a key of its own, so that every node sharing the store sees them
+(docs/subsystems/media.md). A chunk arrives in a local scratch file first (its length is known only once the
+body ends), and an upload is put together in a local file at finalize (it must be checksummed, sniffed and
+stripped), so `put_file` is what the service calls; `put` takes any stream of chunks.
 """
 
 from __future__ import annotations
@@ -33,6 +35,12 @@ def blob_key(sha256: str) -> str:
 
 def thumbnail_key(blob_sha256: str) -> str:
     return f"thumb/{blob_sha256[:2]}/{blob_sha256}"
+
+
+def upload_key(media_id: str, start: int) -> str:
+    """Where one staged chunk of an upload in progress lives: the media id, the chunk's offset, and a random part
+    so that two chunks racing for the same offset (on one node or two) never write the same object."""
+    return f"upload/{media_id}x{start}x{secrets.token_hex(8)}"
 
 
 def check_key(key: str) -> str:

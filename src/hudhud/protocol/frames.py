@@ -106,7 +106,7 @@ def _str(obj: dict[str, Any], key: str, ref: Any, *, optional: bool = False, max
     value = obj.get(key)
     if value is None and optional:
         return None
-    if not isinstance(value, str) or not value or len(value) > max_len:
+    if not isinstance(value, str) or not value or len(value) > max_len or "\x00" in value:
         raise ProtocolError("bad_frame", f"'{key}' must be a non-empty string of at most {max_len} characters", ref)
     return value
 
@@ -150,7 +150,7 @@ def _media_ids(obj: dict[str, Any], ref: Any) -> tuple[str, ...]:
     if (
         not isinstance(ids, list)
         or len(ids) > MAX_MEDIA
-        or not all(isinstance(m, str) and 0 < len(m) <= 64 for m in ids)
+        or not all(isinstance(m, str) and 0 < len(m) <= 64 and "\x00" not in m for m in ids)
     ):
         raise ProtocolError("bad_frame", f"'media' is a list of at most {MAX_MEDIA} media ids", ref)
     return tuple(dict.fromkeys(ids))

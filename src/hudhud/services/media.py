@@ -4,14 +4,18 @@ access-checked downloads, signed URLs, quotas and retention. See docs/subsystems
 The life of an upload:
 
 1. `create`: the client declares kind, size, SHA-256 and content type. Limits and the quota are checked
-   before anything is written; the server makes an empty staging file and a row with status "uploading".
-2. `write`: chunks are appended to the staging file at the offset the client names, which must be the
-   file's current size (the file is the truth about how much arrived, even after a cut connection or a
-   crash). Bytes past the declared size are refused and the chunk is undone.
-3. `finalize`: the staging file is hashed and compared with the declared checksum, sniffed, and, for images,
-   checked, stripped of metadata and thumbnailed. The result is stored under its content address
-   (`blob/<sha256>`): identical bytes are stored once. Only then does the row become "ready", and only a
-   ready media is ever served or attached to a message. An upload that fails a check is deleted whole.
+   before anything is written; the server makes a row with status "uploading".
+2. `write`: a chunk is taken at the offset the client names, which must be where the upload stands
+   (`media.staged`). Its bytes go to a local scratch file as they arrive; when the body ends (completely, or
+   early because the connection was cut: what arrived is kept), they become an object of the media store of
+   their own and one compare-and-set write records the part and moves `staged`. So the offset the server
+   reports is what is durably staged, and the chunks of one upload may reach different nodes that share the
+   database and the media store. Bytes past the declared size are refused and the chunk is dropped.
+3. `finalize`: the parts are put together in a local scratch file, which is hashed and compared with the
+   declared checksum, sniffed, and, for images, checked, stripped of metadata and thumbnailed. The result is
+   stored under its content address (`blob/<sha256>`): identical bytes are stored once. Only then does the row
+   become "ready", and only a ready media is ever served or attached to a message. An upload that fails a
+   check is deleted whole.
 
 Processing happens in worker threads, chunk by chunk: no file is ever held in memory whole.
 """
@@ -24,6 +28,8 @@ import contextlib
 import hashlib
 import logging
 import re
+import secrets
+import time
 from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,7 +42,7 @@ from hudhud.clock import Clock
 from hudhud.config import Settings
 from hudhud.errors import ClientError, InvalidRequest, ServiceUnavailable
 from hudhud.media import images, signing, sniff
-from hudhud.media.store import READ_CHUNK, MediaStore, StoreError, blob_key, thumbnail_key
+from hudhud.media.store import READ_CHUNK, MediaStore, StoreError, blob_key, thumbnail_key, upload_key
 from hudhud.store import media as mq
 from hudhud.store.db import Database
 from hudhud.store.records import MediaRecord
@@ -45,6 +51,7 @@ log = logging.getLogger("hudhud.media")
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 HASH_CHUNK = 1024 * 1024
+STORE_DOWN = "media storage is unavailable; "
 
 
 class MediaTooLarge(ClientError):
@@ -144,14 +151,17 @@ class MediaService:
         self._s = settings
         self.store = store
         self._secret = b""  # loaded by start(): the key for signed URLs
-        self.staging = settings.data_dir / "media" / "uploads"
+        # Node-local scratch files: a chunk while it arrives, an upload while finalize checks it. Nothing here
+        # is the truth about an upload (the parts in the media store and the database are); processes sharing
+        # the data directory use names of their own.
+        self.scratch = settings.data_dir / "media" / "uploads"
         self._locks = _Locks()
         self._sweeper: asyncio.Task[None] | None = None
 
     # -- lifecycle ----------------------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        await asyncio.to_thread(self.staging.mkdir, parents=True, exist_ok=True)
+        await asyncio.to_thread(self.scratch.mkdir, parents=True, exist_ok=True)
         self._secret = await asyncio.to_thread(signing.load_secret, self._s.media_url_secret, self._s.data_dir)
         if self._sweeper is None and self._s.media_sweep_interval > 0:
             self._sweeper = asyncio.create_task(self._sweep_forever(), name="hudhud-media-sweeper")
@@ -186,8 +196,8 @@ class MediaService:
         }
         return limits[kind]
 
-    def _part(self, media_id: str) -> Path:
-        return self.staging / f"{media_id}.part"
+    def _scratch(self, media_id: str, what: str) -> Path:
+        return self.scratch / f"{media_id}.{secrets.token_hex(6)}.{what}"
 
     # -- upload -------------------------------------------------------------------------------------------------
 
@@ -224,12 +234,7 @@ class MediaService:
             assert record is not None
             return record
 
-        await asyncio.to_thread(self._part(media_id).touch)
-        try:
-            return await self._db.write(op)
-        except BaseException:
-            self._part(media_id).unlink(missing_ok=True)
-            raise
+        return await self._db.write(op)
 
     async def _own_upload(self, user_id: str, media_id: str) -> MediaRecord:
         record = await self._db.read(lambda c: mq.get_media(c, media_id))
@@ -240,68 +245,116 @@ class MediaService:
     async def offset(self, user_id: str, media_id: str) -> tuple[MediaRecord, int]:
         """The upload and how many of its bytes the server has (its size once finalized)."""
         record = await self._own_upload(user_id, media_id)
-        if record.status == "ready":
-            return record, record.size
-        try:
-            return record, (await asyncio.to_thread(self._part(media_id).stat)).st_size
-        except FileNotFoundError:
-            return record, 0
+        return record, record.size if record.status != "uploading" else record.staged
 
     async def write(self, user_id: str, media_id: str, offset: int, chunks: AsyncIterable[bytes]) -> int:
-        """Append the chunks at `offset`; returns the new offset. If `chunks` simply ends early (a cut
-        connection), what arrived is kept and the client resumes from there. Any error undoes this request."""
-        async with self._locks.hold(media_id):
+        """Stage the chunk that starts at `offset`; returns the new offset. If `chunks` simply ends early (a cut
+        connection), what arrived is staged and the client resumes from there. Any error stages nothing."""
+        async with self._locks.hold(media_id):  # chunks racing on one node queue here; across nodes, add_part
             record = await self._own_upload(user_id, media_id)
-            path = self._part(media_id)
             if record.status != "uploading":
                 raise OffsetMismatch("this upload is already complete", record.size)
-            current = (await asyncio.to_thread(path.stat)).st_size
-            if offset != current:
-                raise OffsetMismatch(f"the upload stands at byte {current}, not {offset}", current)
-            f = await asyncio.to_thread(path.open, "r+b")
-            written = current
+            if offset != record.staged:
+                raise OffsetMismatch(f"the upload stands at byte {record.staged}, not {offset}", record.staged)
+            spool = self._scratch(media_id, "chunk")
             try:
-                await asyncio.to_thread(f.seek, current)
-                async for data in chunks:
-                    if written + len(data) > record.size:
-                        raise MediaTooLarge(f"more bytes than the {record.size} declared")
-                    await asyncio.to_thread(f.write, data)
-                    written += len(data)
-            except BaseException:
-                # Undo this request's bytes: a refused chunk leaves the upload where it was.
-                with contextlib.suppress(Exception):
-                    await asyncio.to_thread(f.truncate, current)
-                raise
+                size, digest = await self._spool(chunks, spool, record.size - offset)
+                now = self._clock.now()
+                if size == 0:
+                    await self._db.write(lambda c: mq.touch(c, media_id, now))
+                    return offset
+                key = upload_key(media_id, offset)
+                try:
+                    await self.store.put_file(key, spool, size, digest)
+                except StoreError as exc:
+                    log.warning("media %s: the media store failed to stage a chunk: %s", media_id, exc)
+                    raise ServiceUnavailable(STORE_DOWN + "send the chunk again", retry_after=5.0) from exc
+                # If this write fails, the object stays: it may have been recorded after all (a lost connection
+                # after COMMIT), and an unrecorded one is only space (docs/subsystems/media.md, "known leak").
+                stands = await self._db.write(lambda c: mq.add_part(c, media_id, offset, size, key, now))
+                if stands is not None:  # another chunk for this offset won (on another node)
+                    await self._forget([key])
+                    raise OffsetMismatch(f"the upload stands at byte {stands}, not {offset}", stands)
+                return offset + size
             finally:
-                await asyncio.to_thread(f.close)
-            now = self._clock.now()
-            await self._db.write(lambda c: mq.touch(c, media_id, now))
-            return written
+                await asyncio.to_thread(spool.unlink, True)
+
+    async def _spool(self, chunks: AsyncIterable[bytes], path: Path, room: int) -> tuple[int, str]:
+        """Write the chunks to a scratch file as they arrive; their length and SHA-256. At most `room` bytes."""
+        h = hashlib.sha256()
+
+        def add(data: bytes) -> None:
+            f.write(data)
+            h.update(data)
+
+        f = await asyncio.to_thread(path.open, "wb")
+        written = 0
+        try:
+            async for data in chunks:
+                if written + len(data) > room:
+                    raise MediaTooLarge("more bytes than the size declared")
+                await asyncio.to_thread(add, data)
+                written += len(data)
+        finally:
+            await asyncio.to_thread(f.close)
+        return written, h.hexdigest()
+
+    async def _assemble(self, parts: list[tuple[int, int, str]], path: Path) -> None:
+        """Put the staged parts together in a scratch file, in order."""
+        f = await asyncio.to_thread(path.open, "wb")
+        try:
+            at = 0
+            for start, size, key in parts:
+                if start != at:
+                    raise StoreError(f"the staged parts have a gap at byte {at}")
+                async for data in self.store.open_range(key, 0, size):
+                    await asyncio.to_thread(f.write, data)
+                at += size
+        finally:
+            await asyncio.to_thread(f.close)
+
+    async def _forget(self, keys: list[str]) -> None:
+        """Delete staged parts from the store (best effort: a part left behind is only space)."""
+        for key in keys:
+            try:
+                await self.store.delete(key)
+            except StoreError as exc:
+                log.warning("could not delete staged part %s: %s", key, exc)
 
     async def finalize(self, user_id: str, media_id: str) -> MediaRecord:
         async with self._locks.hold(media_id):
             record = await self._own_upload(user_id, media_id)
             if record.status == "ready":
                 return record  # finalizing twice is harmless
-            path = self._part(media_id)
-            have = (await asyncio.to_thread(path.stat)).st_size if path.exists() else 0
-            if have != record.size:
-                raise UploadIncomplete(f"{have} of {record.size} bytes have arrived; upload the rest first")
+            if record.status == "uploading" and record.staged != record.size:
+                raise UploadIncomplete(f"{record.staged} of {record.size} bytes have arrived; upload the rest first")
+            path = self._scratch(media_id, "upload")
             try:
-                result = await asyncio.to_thread(self._process, record, path)
-            except ClientError:
-                await self._discard(record)  # bad bytes cannot be fixed by resuming: start again
-                raise
-            try:
-                final = await self._store(record, result)
-            except StoreError as exc:
-                # Keep the staged upload: finalize can simply be tried again once the store answers.
-                log.warning("media %s: the media store failed: %s", record.id, exc)
-                raise ServiceUnavailable("media storage is unavailable; finalize again later", retry_after=5.0) from exc
+                try:
+                    await self._assemble(await self._db.read(lambda c: mq.parts(c, media_id)), path)
+                except (FileNotFoundError, StoreError) as exc:
+                    again = await self._own_upload(user_id, media_id)
+                    if again.status == "ready":
+                        return again  # another node finalized it meanwhile (and removed the parts)
+                    log.warning("media %s: could not read the staged parts: %s", media_id, exc)
+                    raise ServiceUnavailable(STORE_DOWN + "finalize again later", retry_after=5.0) from exc
+                try:
+                    result = await asyncio.to_thread(self._process, record, path)
+                except ClientError:
+                    await self._discard(record)  # bad bytes cannot be fixed by resuming: start again
+                    raise
+                try:
+                    final = await self._store(record, result)
+                except StoreError as exc:
+                    # Keep the staged upload: finalize can simply be tried again once the store answers.
+                    log.warning("media %s: the media store failed: %s", record.id, exc)
+                    raise ServiceUnavailable(STORE_DOWN + "finalize again later", retry_after=5.0) from exc
+                finally:
+                    if result.path != path:
+                        await asyncio.to_thread(result.path.unlink, True)
             finally:
-                if result.path != path:
-                    result.path.unlink(missing_ok=True)
-            path.unlink(missing_ok=True)
+                await asyncio.to_thread(path.unlink, True)
+            await self._forget(await self._db.write(lambda c: mq.take_parts(c, media_id)))
             return final
 
     def _process(self, record: MediaRecord, path: Path) -> _Processed:
@@ -385,26 +438,23 @@ class MediaService:
         return final
 
     async def _discard(self, record: MediaRecord) -> None:
-        await self._db.write(lambda c: mq.delete_media(c, record.id))
-        for suffix in (".part", ".stripped"):
-            (self.staging / f"{record.id}{suffix}").unlink(missing_ok=True)
+        await self._forget(await self._db.write(lambda c: mq.delete_media(c, record.id)))
 
     async def delete(self, user_id: str, media_id: str) -> None:
         """The uploader abandons an upload, or a finished media no message refers to."""
         async with self._locks.hold(media_id):
             record = await self._own_upload(user_id, media_id)
 
-            def op(conn: Connection) -> list[str]:
+            def op(conn: Connection) -> tuple[list[str], list[str]]:
                 if mq.is_referenced(conn, media_id):
                     raise InvalidRequest("this media was sent in a message and stays with the conversation")
                 if mq.is_picture(conn, media_id):
                     raise InvalidRequest("this media is your profile picture; clear it first")
-                mq.delete_media(conn, media_id)
-                return mq.start_blob_deletes(conn, {record.store_key} if record.store_key else set())
+                parts = mq.delete_media(conn, media_id)
+                return parts, mq.start_blob_deletes(conn, {record.store_key} if record.store_key else set())
 
-            doomed = await self._db.write(op)
-            for suffix in (".part", ".stripped"):
-                (self.staging / f"{media_id}{suffix}").unlink(missing_ok=True)
+            parts, doomed = await self._db.write(op)
+            await self._forget(parts)
             await self._delete_blobs(doomed)
 
     # -- download -----------------------------------------------------------------------------------------------
@@ -465,19 +515,26 @@ class MediaService:
         now = self._clock.now()
         s = self._s
 
-        def op(conn: Connection) -> tuple[list[MediaRecord], list[str]]:
+        def op(conn: Connection) -> tuple[list[MediaRecord], list[str], list[str]]:
             gone = mq.expired(conn, now, s.media_retention, s.media_upload_retention)
-            for record in gone:
-                mq.delete_media(conn, record.id)
+            parts = [key for record in gone for key in mq.delete_media(conn, record.id)]
             keys = {r.store_key for r in gone if r.store_key} | mq.orphan_blobs(conn)
-            return gone, mq.start_blob_deletes(conn, keys)
+            return gone, parts, mq.start_blob_deletes(conn, keys)
 
-        gone, doomed = await self._db.write(op)
-        for record in gone:
-            for suffix in (".part", ".stripped"):
-                (self.staging / f"{record.id}{suffix}").unlink(missing_ok=True)
+        gone, parts, doomed = await self._db.write(op)
+        await self._forget(parts)
         await self._delete_blobs(doomed)
+        await asyncio.to_thread(self._clean_scratch, s.media_upload_retention)
         return SweepReport(len(gone), len(doomed), doomed)
+
+    def _clean_scratch(self, older_than: float) -> None:
+        """Remove scratch files left by a process that died (by their age on the wall clock: they are files)."""
+        limit = time.time() - max(older_than, 3600.0)  # never a chunk that is still arriving
+        with contextlib.suppress(FileNotFoundError):
+            for path in self.scratch.iterdir():
+                with contextlib.suppress(FileNotFoundError):
+                    if path.stat().st_mtime < limit:
+                        path.unlink()
 
     async def _delete_blobs(self, keys: list[str]) -> None:
         for key in keys:

@@ -15,7 +15,7 @@ from sqlalchemy import Connection, and_, delete, exists, false, func, insert, or
 from hudhud.errors import ClientError, InvalidRequest
 from hudhud.store.messages import _insert
 from hudhud.store.records import MediaRecord
-from hudhud.store.schema import blocks, media, media_blobs, members, message_media, messages, users
+from hudhud.store.schema import blocks, media, media_blobs, media_parts, members, message_media, messages, users
 
 
 class MediaNotFound(ClientError):
@@ -47,6 +47,7 @@ def _record(row: Any) -> MediaRecord:
         row.created_at,
         row.updated_at,
         row.finalized_at,
+        int(row.staged),
     )
 
 
@@ -97,6 +98,42 @@ def usage_bytes(conn: Connection, owner_id: str) -> int:
 
 def touch(conn: Connection, media_id: str, now: float) -> None:
     conn.execute(update(media).where(media.c.id == media_id).values(updated_at=now))
+
+
+def add_part(conn: Connection, media_id: str, start: int, size: int, key: str, now: float) -> int | None:
+    """Record a staged chunk that begins at byte `start`, if the upload still stands there (compare and set:
+    of two chunks for the same offset, on one node or two, one wins). Returns None on success, else where the
+    upload stands now (its declared size once it is no longer uploading); nothing is written then."""
+    moved = conn.execute(
+        update(media)
+        .where(media.c.id == media_id, media.c.status == "uploading", media.c.staged == start)
+        .values(staged=media.c.staged + size, updated_at=now)
+    ).rowcount
+    if moved:
+        conn.execute(insert(media_parts).values(media_id=media_id, start=start, size=size, key=key))
+        return None
+    row = conn.execute(select(media.c.status, media.c.staged, media.c.size).where(media.c.id == media_id)).first()
+    if row is None:
+        return 0
+    return int(row.staged) if row.status == "uploading" else int(row.size)
+
+
+def parts(conn: Connection, media_id: str) -> list[tuple[int, int, str]]:
+    """The staged chunks of an upload, (start, size, key), in order."""
+    rows = conn.execute(
+        select(media_parts.c.start, media_parts.c.size, media_parts.c.key)
+        .where(media_parts.c.media_id == media_id)
+        .order_by(media_parts.c.start)
+    ).all()
+    return [(int(r.start), int(r.size), r.key) for r in rows]
+
+
+def take_parts(conn: Connection, media_id: str) -> list[str]:
+    """Forget the staged chunks of an upload; returns their store keys, for the caller to delete."""
+    keys = [r[0] for r in conn.execute(select(media_parts.c.key).where(media_parts.c.media_id == media_id)).all()]
+    if keys:
+        conn.execute(delete(media_parts).where(media_parts.c.media_id == media_id))
+    return keys
 
 
 def blob_state(conn: Connection, key: str) -> str | None:
@@ -276,8 +313,11 @@ def check_picture(conn: Connection, user_id: str, media_id: str) -> None:
         raise InvalidRequest("a profile picture must be an image (kind image, not encrypted)")
 
 
-def delete_media(conn: Connection, media_id: str) -> None:
+def delete_media(conn: Connection, media_id: str) -> list[str]:
+    """Delete an upload (and its staged chunks); returns the store keys of those chunks, for the caller to delete."""
+    keys = take_parts(conn, media_id)
     conn.execute(delete(media).where(media.c.id == media_id))
+    return keys
 
 
 def expired(conn: Connection, now: float, retention: float, upload_retention: float) -> list[MediaRecord]:

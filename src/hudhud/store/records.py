@@ -118,3 +118,4 @@ class MediaRecord:
     created_at: float
     updated_at: float
     finalized_at: float | None
+    staged: int = 0  # bytes durably staged so far (while "uploading")

@@ -317,6 +317,8 @@ media = Table(
     Column("encrypted", Boolean, nullable=False, server_default=false()),
     Column("size", BigInteger, nullable=False),  # declared size of the upload
     Column("sha256", String(64), nullable=False),  # declared checksum of the upload
+    # How many bytes are durably staged (the sum of the media_parts rows): where the upload resumes.
+    Column("staged", BigInteger, nullable=False, server_default="0"),
     # Once finalized: what is stored and served (after metadata stripping, which may change the bytes).
     Column("content_type", String(128), nullable=True),
     Column("blob_size", BigInteger, nullable=True),
@@ -330,6 +332,17 @@ media = Table(
     Column("updated_at", Float, nullable=False),
     Column("finalized_at", Float, nullable=True),
     Index("ix_media_status_updated", "status", "updated_at"),
+)
+
+# The chunks of an upload in progress, each an object of the media store (`upload/…`), so that consecutive chunks
+# may reach different nodes. Put together at finalize, then deleted.
+media_parts = Table(
+    "media_parts",
+    metadata,
+    Column("media_id", String(32), ForeignKey("media.id"), primary_key=True),
+    Column("start", BigInteger, primary_key=True, autoincrement=False),  # the chunk's offset in the upload
+    Column("size", BigInteger, nullable=False),
+    Column("key", String(128), nullable=False),
 )
 
 # Stored objects, by content: identical bytes are stored once whatever the number of uploads.

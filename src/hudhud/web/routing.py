@@ -14,11 +14,11 @@ from typing import Annotated, Any
 from fastapi import Depends, Header, Request
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_validator
 from starlette.responses import Response
 
 from hudhud.app import Hudhud
-from hudhud.errors import ERROR_CODES, Unauthorized
+from hudhud.errors import ERROR_CODES, InvalidRequest, Unauthorized
 from hudhud.services.accounts import Principal
 
 
@@ -52,6 +52,29 @@ class Body(BaseModel):
     `false` and `"5"` is not `5` (unknown fields are still ignored, docs/protocol.md section 3)."""
 
     model_config = ConfigDict(strict=True)
+
+    @model_validator(mode="after")
+    def _no_nul(self) -> Body:
+        if any(_has_nul(v) for v in self.__dict__.values()):
+            raise ValueError(NUL_MESSAGE)
+        return self
+
+
+# PostgreSQL's text types cannot hold U+0000 (SQLite's can): a string with it would fail in the database, so
+# every engine refuses it at the edge, in bodies, paths and queries alike.
+NUL_MESSAGE = "text may not contain the NUL character (U+0000)"
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, (list, tuple)):
+        return any(_has_nul(v) for v in value)
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, BaseModel):
+        return any(_has_nul(v) for v in value.__dict__.values())
+    return False
 
 
 # What each route can answer besides success, by error code (the HTTP status comes from ERROR_CODES).
@@ -229,7 +252,13 @@ class HudhudRoute(APIRoute):
         self.responses = {**error_responses(tuple(codes)), **self.responses}
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
+        inner = super().get_route_handler()
+
+        async def handler(request: Request) -> Response:
+            if _has_nul(request.path_params) or "\x00" in request.url.query or "%00" in request.url.query:
+                raise InvalidRequest(NUL_MESSAGE)
+            return await inner(request)
+
         if not needs_auth(self.dependant):
             return handler
 
