@@ -15,10 +15,11 @@ import pytest
 from sqlalchemy import func, select
 
 from hudhud.store.schema import messages
-from tests.conftest import _execute, _run
 from tests.groupkit import Person
 from tests.opskit import Admin, Installation, everything, hudhud, hudhud_ok, on, populate, send, writer
 from tests.support import POSTGRES_URL, RawClient, ServerHandle, running_server
+from tests.support import _admin as _execute
+from tests.support import run_coroutine as _run
 
 
 @pytest.fixture
@@ -102,6 +103,7 @@ async def caught_up(server: ServerHandle, person: Person) -> dict[str, list[dict
     return out
 
 
+@pytest.mark.sqlite_only("backs up a SQLite installation (the PostgreSQL case is the next test)")
 async def test_sqlite_backup_while_writing_restores_every_message(server_factory: Any, tmp_path: Path) -> None:
     async with server_factory() as server:
         inst = await populate(server)
@@ -191,6 +193,7 @@ def leftovers(where: Path) -> list[str]:
     return [p.name for p in where.iterdir() if ".partial-" in p.name or p.name == "b"]
 
 
+@pytest.mark.sqlite_only("SQLite's own errors")
 async def test_sqlite_errors_say_what_is_wrong(tmp_path: Path, admin: Admin) -> None:
     data = str(tmp_path / "var")
     rc, _, err = await admin("admin", "backup", str(tmp_path / "b"), "--data-dir", data)

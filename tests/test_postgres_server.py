@@ -33,7 +33,7 @@ async def test_exchange_catch_up_and_receipts_on_postgres(server_factory, postgr
 
 
 async def _database_accepts_connections(name: str, accept: bool) -> None:
-    from tests.conftest import _execute
+    from tests.support import _admin as _execute
 
     await _execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS {str(accept).lower()}')
     if not accept:

@@ -39,6 +39,7 @@ async def settle(client: RawClient) -> None:
     await client.expect("pong")
 
 
+@pytest.mark.sqlite_only("the installation it moves is a SQLite one")
 async def test_an_installation_moves_to_postgres_whole(tmp_path: Path, postgres_url: str, admin: Admin) -> None:
     async with running_server(tmp_path) as server:
         inst = await populate(server)

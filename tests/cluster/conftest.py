@@ -10,9 +10,11 @@ from typing import Any
 import pytest
 
 from tests.cluster.harness import Account, Cluster, create_accounts, phone_number
-from tests.conftest import IN_CI, _execute, _run
+from tests.conftest import IN_CI
 from tests.rediskit import RedisProcess
 from tests.support import POSTGRES_URL
+from tests.support import _admin as _execute
+from tests.support import run_coroutine as _run
 
 STORM_CLIENTS = 2500
 OTHER_ACCOUNTS = 200  # conversation participants and the presence and revocation probes
