@@ -12,14 +12,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from alembic.script import ScriptDirectory
 from sqlalchemy import func, select
 
+from hudhud.store.migrate import alembic_config
 from hudhud.store.schema import messages
 from tests.groupkit import Person
 from tests.opskit import Admin, Installation, everything, hudhud, hudhud_ok, on, populate, send, writer
 from tests.support import POSTGRES_URL, RawClient, ServerHandle, running_server
 from tests.support import _admin as _execute
 from tests.support import run_coroutine as _run
+
+HEAD = ScriptDirectory.from_config(alembic_config()).get_current_head()  # the newest migration
 
 
 @pytest.fixture
@@ -111,7 +115,7 @@ async def test_sqlite_backup_while_writing_restores_every_message(server_factory
             inst, str(tmp_path / "backup"), "--data-dir", str(tmp_path / "var")
         )
         source = {p.name: await everything(p) for p in (inst.amal, inst.badr, inst.chadi)}
-    assert manifest["engine"] == "sqlite" and manifest["alembic_revision"] == "0007"
+    assert manifest["engine"] == "sqlite" and manifest["alembic_revision"] == HEAD
     assert manifest["media"]["included"] and manifest["media"]["missing"] == []
     assert (tmp_path / "backup" / "hudhud.db").is_file() and not (tmp_path / "backup" / "hudhud.db-wal").exists()
     stored = {
@@ -212,7 +216,7 @@ async def test_sqlite_errors_say_what_is_wrong(tmp_path: Path, admin: Admin) -> 
     await admin.ok("admin", "backup", str(tmp_path / "good"), "--data-dir", data)
     manifest = tmp_path / "good" / "manifest.json"
     original = manifest.read_text()
-    manifest.write_text(original.replace('"alembic_revision": "0007"', '"alembic_revision": "0099"'))
+    manifest.write_text(original.replace(f'"alembic_revision": "{HEAD}"', '"alembic_revision": "0099"'))
     rc, _, err = await admin("admin", "restore-backup", str(tmp_path / "good"), "--data-dir", str(tmp_path / "new"))
     assert rc == 1 and "revision 0099" in err and "does not know" in err
     manifest.write_text(original)
