@@ -270,11 +270,10 @@ async def test_a_connection_left_in_a_transaction_is_never_reused(database_url):
         await db.close()
 
 
-def test_a_batch_keeps_unkeyed_operations_in_place_and_sorts_keyed_runs_stably() -> None:
-    """The lock order of a PostgreSQL batch (store/db.py `_lock_order`)."""
-    from hudhud.store.db import _lock_order
+def test_a_batch_locks_its_conversations_in_one_order() -> None:
+    """The rows a PostgreSQL batch locks first (store/db.py `_conversations_to_lock`): each conversation once,
+    sorted, and not the pair keys of first messages (their conversation may not exist yet)."""
+    from hudhud.store.db import _conversations_to_lock
 
-    items = [(None, None, True, k) for k in ["c2", "c1", "c2", None, "c3", "c1"]]
-    tags = [(i, item) for i, item in enumerate(items)]
-    ordered = _lock_order([(tag, fut, q, key) for tag, (_, fut, q, key) in tags])  # type: ignore[misc]
-    assert [(t[0], t[3]) for t in ordered] == [(1, "c1"), (0, "c2"), (2, "c2"), (3, None), (5, "c1"), (4, "c3")]
+    batch = [(None, None, True, k) for k in ["c2", "c1", "c2", None, "to:ua:ub", "c3", "c1"]]
+    assert _conversations_to_lock(batch) == ["c1", "c2", "c3"]  # type: ignore[arg-type]

@@ -66,25 +66,13 @@ PG_LANES = 4  # writer lanes on PostgreSQL (see Database.submit)
 LOCK_RETRIES = 3  # a batch that PostgreSQL aborted for a deadlock runs again this many times before one by one
 
 
-def _lock_order(
-    batch: list[tuple[Op[Any], asyncio.Future[Any], bool, str | None]],
-) -> list[tuple[Op[Any], asyncio.Future[Any], bool, str | None]]:
-    """The batch with each run of keyed operations (between two unkeyed ones, which stay where they are) sorted
-    by key, stably. Several processes commit batches at once on PostgreSQL; a send locks its conversation's row
-    until the batch commits, so two batches that send into conversations X and Y in opposite orders would wait
-    for each other (a deadlock, one aborted). Taking conversations in one global order avoids that, and the
-    operations of one conversation keep the order they were submitted in (sends get their seqs in that order)."""
-    out: list[tuple[Op[Any], asyncio.Future[Any], bool, str | None]] = []
-    run: list[tuple[Op[Any], asyncio.Future[Any], bool, str | None]] = []
-    for item in batch:
-        if item[3] is None:
-            out += sorted(run, key=lambda i: i[3] or "")
-            run = []
-            out.append(item)
-        else:
-            run.append(item)
-    out += sorted(run, key=lambda i: i[3] or "")
-    return out
+def _conversations_to_lock(batch: list[tuple[Op[Any], asyncio.Future[Any], bool, str | None]]) -> list[str]:
+    """The conversations a PostgreSQL batch writes into, sorted. Several processes commit batches at once there; a
+    send locks its conversation's row until its batch commits, so two batches sending into conversations X and Y
+    in opposite orders would wait for each other (a deadlock, one aborted). Locking every conversation of the
+    batch first, in one global order, avoids that while the operations still run in the order submitted (which
+    decides, say, which of a device's sends are within a limit)."""
+    return sorted({key for _, _, _, key in batch if key is not None and not key.startswith("to:")})
 
 
 def _is_lock_conflict(exc: BaseException) -> bool:
@@ -265,12 +253,12 @@ class Database:
         """Queue `fn` for the next group commit now, without yielding. Operations run in the order they were
         submitted, so a caller that submits in order gets its writes applied in that order. `quick`: `fn` runs
         a few indexed statements at most, so a small batch of such operations may commit on the event loop.
-        `key`: the conversation whose rows a quick operation writes; on PostgreSQL a batch's quick operations run
-        in the order of their keys (see `_lock_order`). `lane`: on PostgreSQL, operations given the same lane
-        (the device that sends, acks and reads) go to the same writer lane and keep the order submitted, and so
-        do all operations given none, in the first lane; between lanes there is no order, which nothing needs:
-        a device's own operations are what must stay in order (MessagingService.send), and anything else is
-        awaited by its caller before what depends on it."""
+        `key`: the conversation whose rows a quick operation writes; on PostgreSQL a batch locks the rows of its
+        operations' conversations first, all in one order (see `_conversations_to_lock`). `lane`: on PostgreSQL,
+        operations given the same lane (the device that sends, acks and reads) go to the same writer lane and
+        keep the order submitted, and so do all operations given none, in the first lane; between lanes there is
+        no order, which nothing needs: a device's own operations are what must stay in order
+        (MessagingService.send), and anything else is awaited by its caller before what depends on it."""
         if not self._writers:
             raise RuntimeError("the writer is not running")
         fut: asyncio.Future[T] = asyncio.get_running_loop().create_future()
@@ -320,13 +308,12 @@ class Database:
 
     async def _commit(self, batch: list[tuple[Op[Any], asyncio.Future[Any], bool, str | None]]) -> None:
         started = time.perf_counter()
-        if self._async is not None and len(batch) > 1:
-            batch = _lock_order(batch)
+        locks = _conversations_to_lock(batch) if self._async is not None and len(batch) > 1 else []
         attempts = 0
         while True:
             try:
                 quick = len(batch) <= INLINE_MAX_OPS and all(item[2] for item in batch)
-                outcomes = await self._execute([item[0] for item in batch], quick=quick)
+                outcomes = await self._execute([item[0] for item in batch], quick=quick, locks=locks)
                 break
             except Exception as exc:
                 attempts += 1
@@ -357,7 +344,7 @@ class Database:
             else:
                 fut.set_exception(value)
 
-    async def _execute(self, ops: list[Op[Any]], quick: bool = False) -> list[Outcome]:
+    async def _execute(self, ops: list[Op[Any]], quick: bool = False, locks: list[str] | None = None) -> list[Outcome]:
         """One transaction for all `ops`; raises (and rolls back) on anything but a ClientError. `quick`: a
         small batch of quick operations, which may commit on the event loop (see the module's doc)."""
 
@@ -374,6 +361,10 @@ class Database:
 
         if self._async is not None:
             async with self._async.begin() as aconn:
+                if locks:
+                    await aconn.execute(
+                        text("SELECT id FROM conversations WHERE id = ANY(:ids) ORDER BY id FOR UPDATE"), {"ids": locks}
+                    )
                 return await aconn.run_sync(run_all)
         inline = self._inline_write
         if quick and inline is not None:
