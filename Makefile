@@ -36,9 +36,8 @@ run: $(STAMP)
 # docs/subsystems/storage.md, "Tests on both engines"). Without PostgreSQL the second pass is skipped, except
 # under CI=true.
 PG_ANSWERS := from tests.support import postgres_answers; raise SystemExit(postgres_answers() is not None)
-PG_PASS := tests/test_messaging.py tests/test_groups.py tests/test_accounts.py tests/test_chat_state.py \
-  tests/test_contacts.py tests/test_safety.py tests/test_media_api.py tests/test_linking.py tests/test_nul_text.py \
-  tests/test_delivery_property.py
+PG_PASS := tests/test_messaging.py tests/test_groups.py tests/test_chat_state.py tests/test_safety.py \
+  tests/test_nul_text.py
 
 test: $(DEVSTAMP) $(if $(WEB_TOOLS),web-test)
 	HUDHUD_TEST_DATABASE=sqlite $(BIN)/pytest -q $(PYTEST_ARGS)
