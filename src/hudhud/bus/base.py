@@ -1,7 +1,10 @@
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Iterable
 from typing import Any, Protocol
+
+log = logging.getLogger("hudhud.bus")
 
 Notice = dict[str, Any]
 # Handlers run on the event loop and must not block: they note what changed and wake whoever sends.
@@ -38,3 +41,13 @@ class Bus(Protocol):
     def status(self) -> str:
         """ "up", or what is wrong (for /readyz and the logs)."""
         ...
+
+
+def hand_over(handlers: Iterable[Handler], topic: str, notice: Notice) -> None:
+    """Give `notice` to each handler in turn (over a copy: a handler may unsubscribe); one that fails is logged
+    and the others still get it."""
+    for handler in list(handlers):
+        try:
+            handler(notice)
+        except Exception:
+            log.exception("bus handler failed for %s", topic)

@@ -1,10 +1,6 @@
 from __future__ import annotations
 
-import logging
-
-from hudhud.bus.base import GapListener, Handler, Notice
-
-log = logging.getLogger("hudhud.bus")
+from hudhud.bus.base import GapListener, Handler, Notice, hand_over
 
 
 class MemoryBus:
@@ -24,11 +20,7 @@ class MemoryBus:
         self.publish_nowait(topic, notice)
 
     def publish_nowait(self, topic: str, notice: Notice) -> None:
-        for handler in list(self._subs.get(topic, ())):
-            try:
-                handler(notice)
-            except Exception:
-                log.exception("bus handler failed for %s", topic)
+        hand_over(self._subs.get(topic, ()), topic, notice)
 
     async def subscribe(self, topic: str, handler: Handler) -> None:
         self._subs.setdefault(topic, []).append(handler)

@@ -36,7 +36,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 from redis.retry import Retry
 
-from hudhud.bus.base import GapListener, Handler, Notice
+from hudhud.bus.base import GapListener, Handler, Notice, hand_over
 
 log = logging.getLogger("hudhud.bus")
 
@@ -125,11 +125,7 @@ class RedisBus:
         self.publish_nowait(topic, notice)
 
     def publish_nowait(self, topic: str, notice: Notice) -> None:
-        for handler in list(self._subs.get(topic, ())):
-            try:
-                handler(notice)
-            except Exception:
-                log.exception("bus handler failed for %s", topic)
+        hand_over(self._subs.get(topic, ()), topic, notice)
         if self._closed:
             return
         # origin|publication time|notice: the time gives the receivers their bus lag (metrics).
@@ -362,11 +358,7 @@ class RedisBus:
             return
         if self.on_received is not None:
             self.on_received(float(at))
-        for handler in list(handlers):
-            try:
-                handler(notice)
-            except Exception:
-                log.exception("bus handler failed for %s", topic)
+        hand_over(handlers, topic, notice)
 
 
 def _text(value: bytes | str) -> str:
